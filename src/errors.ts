@@ -1,0 +1,54 @@
+/**
+ * The few errors Tranche answers with. Each has a stable string `code` (listed in the README)
+ * and an HTTP status; the JSON error middleware turns them into responses.
+ */
+export class AppError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class ValidationError extends AppError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super("validation_failed", 400, message, details);
+  }
+}
+
+export class NotFoundError extends AppError {
+  constructor(what: string, id: string) {
+    super("not_found", 404, `${what} ${id} not found`, { id });
+  }
+}
+
+/** Where a batch stands, as every refusal reports it. */
+export interface BatchStanding {
+  current_state: string;
+  allowed_actions: string[];
+  version: number;
+}
+
+/** The machine refused the action in the batch's current state. */
+export class TransitionRefusedError extends AppError {
+  constructor(message: string, readonly standing: BatchStanding) {
+    super("transition_refused", 409, message, { ...standing });
+  }
+}
+
+/** The client's `If-Match` / `expected_version` no longer matches the batch. */
+export class VersionConflictError extends AppError {
+  constructor(expected: number, readonly standing: BatchStanding) {
+    super("version_conflict", 412, `Batch is at version ${standing.version}, not ${expected}`, { ...standing });
+  }
+}
+
+export class PayloadTooLargeError extends AppError {
+  constructor(message: string) {
+    super("payload_too_large", 413, message);
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * The batch vocabulary: user actions, worker reports and the machine events they become.
+ * Every boundary (HTTP body, worker report) parses with these schemas; the TypeScript
+ * types are inferred from them so the vocabulary lives in exactly one place.
+ */
+import { z } from "zod";
+
+/** The user actions of SPEC §3, in the order the UI shows them, plus `delete`. */
+export const ACTIONS = [
+  "stage",
+  "run",
+  "pause",
+  "resume",
+  "cancel",
+  "reset",
+  "restage",
+  "rerun",
+  "retry-failed",
+  "delete",
+] as const;
+export const actionSchema = z.enum(ACTIONS);
+export type Action = z.infer<typeof actionSchema>;
+
+/** Where a unit of work (a document being staged, a task being analysed) stands in its run. */
+export const UNIT_STATUSES = ["pending", "running", "succeeded", "failed", "cancelled"] as const;
+export type UnitStatus = (typeof UNIT_STATUSES)[number];
+/** What the store found for a reported unit: its stored status, or `missing` (unknown, or of another run). */
+export type PriorStatus = UnitStatus | "missing";
+
+export const workKindSchema = z.enum(["staging", "analysis"]);
+export type WorkKind = z.infer<typeof workKindSchema>;
+
+const runId = z.number().int().nonnegative();
+const count = z.number().int().nonnegative();
+const prior = z.enum([...UNIT_STATUSES, "missing"]);
+const error = z.string().min(1);
+
+/**
+ * Events as the machine sees them. Worker reports reach the machine only after the store
+ * has looked up the unit they name (`from`), so that the machine itself decides whether a
+ * report is new, a duplicate or stale.
+ */
+export const machineEventSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("stage") }),
+  z.object({ type: z.literal("run") }),
+  z.object({ type: z.literal("pause") }),
+  z.object({ type: z.literal("resume"), position: z.number().int().min(1).optional() }),
+  z.object({ type: z.literal("cancel") }),
+  z.object({ type: z.literal("reset") }),
+  z.object({ type: z.literal("restage") }),
+  z.object({ type: z.literal("rerun") }),
+  z.object({ type: z.literal("retry-failed") }),
+  z.object({ type: z.literal("delete") }),
+  z.object({ type: z.literal("DOCUMENTS_ADDED"), count }),
+  z.object({ type: z.literal("DOCUMENTS_REMOVED"), count }),
+  z.object({ type: z.literal("START") }),
+  z.object({ type: z.literal("DOCUMENT_STAGED"), runId, documentId: z.string(), from: prior }),
+  z.object({ type: z.literal("DOCUMENT_STAGE_FAILED"), runId, documentId: z.string(), from: prior, error }),
+  z.object({ type: z.literal("TASK_COMPLETED"), runId, taskId: z.string(), from: prior }),
+  z.object({ type: z.literal("TASK_FAILED"), runId, taskId: z.string(), from: prior, error }),
+  z.object({ type: z.literal("FATAL_ERROR"), runId, error }),
+  z.object({ type: z.literal("JOBS_WITHDRAWN"), runId, kind: workKindSchema, count }),
+]);
+export type MachineEvent = z.infer<typeof machineEventSchema>;
+export type MachineEventType = MachineEvent["type"];
+export type EventOf<T extends MachineEventType> = Extract<MachineEvent, { type: T }>;
+
+const chunkSchema = z.object({
+  index: count,
+  text: z.string(),
+  tokens: count,
+  start: count,
+  end: count,
+});
+export type Chunk = z.infer<typeof chunkSchema>;
+
+const reportBase = { batchId: z.uuid(), runId };
+
+/** What workers send. Parsed at the boundary; the store turns each into a machine event plus data to record. */
+export const workerReportSchema = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("DOCUMENT_STAGED"),
+    ...reportBase,
+    documentId: z.uuid(),
+    text: z.string(),
+    chunks: z.array(chunkSchema),
+    tokenCount: count,
+    textSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  }),
+  z.object({ type: z.literal("DOCUMENT_STAGE_FAILED"), ...reportBase, documentId: z.uuid(), error }),
+  z.object({
+    type: z.literal("TASK_COMPLETED"),
+    ...reportBase,
+    taskId: z.string().min(1),
+    output: z.unknown(),
+    inputTokens: count.optional(),
+    outputTokens: count.optional(),
+    latencyMs: count.optional(),
+    attempts: count.optional(),
+  }),
+  z.object({
+    type: z.literal("TASK_FAILED"),
+    ...reportBase,
+    taskId: z.string().min(1),
+    error,
+    latencyMs: count.optional(),
+    attempts: count.optional(),
+  }),
+  z.object({ type: z.literal("FATAL_ERROR"), ...reportBase, error }),
+  z.object({
+    type: z.literal("JOBS_WITHDRAWN"),
+    ...reportBase,
+    kind: workKindSchema,
+    ids: z.array(z.string().min(1)),
+  }),
+]);
+export type WorkerReport = z.infer<typeof workerReportSchema>;
+
+/** Who asked for a change; recorded in history. */
+export type Source = "user" | "worker" | "system";

@@ -1,0 +1,385 @@
+/**
+ * The batch machine: the only place that decides which transitions are legal.
+ *
+ * It is pure. Work leaves it as named effects (emitted events, returned as data by xstate's
+ * `transition()` and carried out by the batch service); facts enter it as events.
+ * It has no `invoke` and no `after`, so a snapshot restored from JSON behaves exactly like
+ * the one that was stored.
+ *
+ * Each kind of work (staging documents, analysing tasks) keeps counters and a bounded
+ * window: at most `window` units are dispatched to workers at once, and every settled
+ * unit makes room for the next. The store turns a `dispatch` effect's count into concrete
+ * rows and jobs.
+ */
+import { assign, emit, enqueueActions, setup } from "xstate";
+import type { EventOf, MachineEvent, PriorStatus, WorkKind } from "./batch.events";
+
+/** Bumped whenever a change to this machine could read an old snapshot differently. */
+export const MACHINE_VERSION = 1;
+
+export interface Counts {
+  total: number;
+  pending: number;
+  running: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+}
+
+export interface BatchContext {
+  /** Current run; bumped by stage, restage, rerun and retry-failed. */
+  runId: number;
+  /** Documents in the batch (changed only while SAVED). */
+  documents: number;
+  /** Most units of one kind dispatched to workers at once. */
+  window: number;
+  /** Share of documents that may fail staging before the run is FAILED_STAGING. */
+  stagingTolerance: number;
+  /** Share of tasks that may fail before the run is FAILED. */
+  failureTolerance: number;
+  /** Set by rerun: analysis starts by itself once staging succeeds. */
+  autoRun: boolean;
+  staging: Counts;
+  tasks: Counts;
+  lastError: string | null;
+}
+
+export interface BatchInput {
+  documents: number;
+  window: number;
+  stagingTolerance: number;
+  failureTolerance: number;
+}
+
+/**
+ * The named effects the machine emits (xstate `emit`): work for the batch service to carry
+ * out in the same transaction (rows to write) or after commit (jobs to enqueue or withdraw).
+ */
+export type Effect =
+  | { type: "resetOutput" }
+  | { type: "beginStaging"; runId: number }
+  | { type: "dispatchStaging"; runId: number; count: number }
+  | { type: "createTasks"; runId: number; scope: "staged" | "unsucceeded" }
+  | { type: "dispatchTasks"; runId: number; count: number }
+  | { type: "cancelPending"; runId: number; kind: WorkKind }
+  | { type: "withdrawJobs"; runId: number; kind: WorkKind }
+  | { type: "deleteBatch" };
+export type EffectType = Effect["type"];
+
+const zero = (): Counts => ({ total: 0, pending: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 });
+const fresh = (total: number): Counts => ({ ...zero(), total, pending: total });
+const counterOf = (kind: WorkKind): "staging" | "tasks" => (kind === "staging" ? "staging" : "tasks");
+
+/** How many more units fit in the window. */
+const room = (c: Counts, window: number) => Math.max(0, Math.min(c.pending, window - c.running));
+const unfinished = (c: Counts) => c.pending + c.running;
+const tooManyFailures = (c: Counts, tolerance: number) => c.failed > tolerance * c.total;
+const isOpen = (from: PriorStatus) => from === "pending" || from === "running";
+
+type UnitReport = EventOf<"DOCUMENT_STAGED" | "DOCUMENT_STAGE_FAILED" | "TASK_COMPLETED" | "TASK_FAILED">;
+const reportKind = (e: UnitReport): WorkKind =>
+  e.type === "DOCUMENT_STAGED" || e.type === "DOCUMENT_STAGE_FAILED" ? "staging" : "analysis";
+const reportOutcome = (e: UnitReport): "succeeded" | "failed" =>
+  e.type === "DOCUMENT_STAGED" || e.type === "TASK_COMPLETED" ? "succeeded" : "failed";
+
+/** Moves one reported unit from where the store found it to its outcome. */
+function settle(c: Counts, from: "pending" | "running", to: "succeeded" | "failed"): Counts {
+  return { ...c, [from]: c[from] - 1, [to]: c[to] + 1 };
+}
+
+/** What a composite action does: a patch to the context and the effects it emits, in order. */
+interface Plan {
+  context: Partial<BatchContext>;
+  effects: Effect[];
+}
+
+export const batchMachine = setup({
+  types: {
+    context: {} as BatchContext,
+    events: {} as MachineEvent,
+    input: {} as BatchInput,
+    emitted: {} as Effect,
+  },
+  actions: {
+    deleteBatch: emit({ type: "deleteBatch" }),
+    addDocuments: assign({
+      documents: ({ context, event }) => context.documents + (event.type === "DOCUMENTS_ADDED" ? event.count : 0),
+    }),
+    removeDocuments: assign({
+      documents: ({ context, event }) => context.documents - (event.type === "DOCUMENTS_REMOVED" ? event.count : 0),
+    }),
+    startStaging: enqueueActions(({ context, enqueue }) => {
+      const plan = beginRun(context, false);
+      enqueue.assign(plan.context);
+      for (const effect of plan.effects) enqueue.emit(effect);
+    }),
+    startRerun: enqueueActions(({ context, enqueue }) => {
+      const plan = beginRun(context, true);
+      enqueue.assign(plan.context);
+      for (const effect of plan.effects) enqueue.emit(effect);
+    }),
+    refillStaging: enqueueActions(({ context, enqueue }) => {
+      const plan = refill(context, "staging");
+      enqueue.assign(plan.context);
+      for (const effect of plan.effects) enqueue.emit(effect);
+    }),
+    refillTasks: enqueueActions(({ context, enqueue }) => {
+      const plan = refill(context, "analysis");
+      enqueue.assign(plan.context);
+      for (const effect of plan.effects) enqueue.emit(effect);
+    }),
+    settleReport: assign(({ context, event }) => {
+      const report = event as UnitReport;
+      const key = counterOf(reportKind(report));
+      return { [key]: settle(context[key], report.from as "pending" | "running", reportOutcome(report)) };
+    }),
+    withdrawnToPending: assign(({ context, event }) => moveWithdrawn(context, event, "pending")),
+    withdrawnToCancelled: assign(({ context, event }) => moveWithdrawn(context, event, "cancelled")),
+    startTasksFromStaged: enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ tasks: fresh(context.staging.succeeded), autoRun: false });
+      enqueue.emit({ type: "createTasks", runId: context.runId, scope: "staged" });
+    }),
+    startRetry: enqueueActions(({ context, enqueue }) => {
+      const runId = context.runId + 1;
+      enqueue.assign({ runId, tasks: fresh(context.tasks.total - context.tasks.succeeded), lastError: null });
+      enqueue.emit({ type: "createTasks", runId, scope: "unsucceeded" });
+    }),
+    withdrawTasks: enqueueActions(({ context, enqueue }) => {
+      enqueue.emit({ type: "withdrawJobs", runId: context.runId, kind: "analysis" });
+    }),
+    cancelStaging: enqueueActions(({ context, enqueue }) => {
+      const plan = stop(context, "staging", null);
+      enqueue.assign(plan.context);
+      for (const effect of plan.effects) enqueue.emit(effect);
+    }),
+    cancelTasks: enqueueActions(({ context, enqueue }) => {
+      const plan = stop(context, "analysis", null);
+      enqueue.assign(plan.context);
+      for (const effect of plan.effects) enqueue.emit(effect);
+    }),
+    failStaging: enqueueActions(({ context, enqueue }) => {
+      const why = context.lastError ?? failureMessage(context.staging, context.stagingTolerance, "documents could not be staged");
+      const plan = stop(context, "staging", why);
+      enqueue.assign(plan.context);
+      for (const effect of plan.effects) enqueue.emit(effect);
+    }),
+    failTasks: enqueueActions(({ context, enqueue }) => {
+      const why = context.lastError ?? failureMessage(context.tasks, context.failureTolerance, "tasks failed");
+      const plan = stop(context, "analysis", why);
+      enqueue.assign(plan.context);
+      for (const effect of plan.effects) enqueue.emit(effect);
+    }),
+    recordError: assign({ lastError: ({ event }) => ("error" in event ? event.error : null) }),
+    clearRuns: enqueueActions(({ enqueue }) => {
+      enqueue.assign({ staging: zero(), tasks: zero(), autoRun: false, lastError: null });
+      enqueue.emit({ type: "resetOutput" });
+    }),
+  },
+  guards: {
+    hasDocuments: ({ context }) => context.documents > 0,
+    hasUnfinishedTasks: ({ context }) => unfinished(context.tasks) > 0,
+    hasUnsucceededTasks: ({ context }) => context.tasks.total - context.tasks.succeeded > 0,
+    isCurrentRun: ({ context, event }) => "runId" in event && event.runId === context.runId,
+    /** A report of the current run for a unit that is still open: the first report counts, later ones do not. */
+    isOpenReport: ({ context, event }) => {
+      if (!("from" in event) || event.runId !== context.runId || !isOpen(event.from)) return false;
+      const counts = context[counterOf(reportKind(event))];
+      return counts[event.from as "pending" | "running"] > 0;
+    },
+    canWithdraw: ({ context, event }) =>
+      event.type === "JOBS_WITHDRAWN" &&
+      event.runId === context.runId &&
+      event.count > 0 &&
+      event.count <= context[counterOf(event.kind)].running,
+    canRemoveDocuments: ({ context, event }) =>
+      event.type === "DOCUMENTS_REMOVED" && event.count <= context.documents,
+    stagingFailedTooOften: ({ context }) => tooManyFailures(context.staging, context.stagingTolerance),
+    stagingDoneAndAutoRun: ({ context }) => unfinished(context.staging) === 0 && context.autoRun,
+    stagingDone: ({ context }) => unfinished(context.staging) === 0,
+    tasksFailedTooOften: ({ context }) => tooManyFailures(context.tasks, context.failureTolerance),
+    tasksDone: ({ context }) => unfinished(context.tasks) === 0,
+  },
+}).createMachine({
+  id: "batch",
+  context: ({ input }) => ({
+    runId: 0,
+    documents: input.documents,
+    window: input.window,
+    stagingTolerance: input.stagingTolerance,
+    failureTolerance: input.failureTolerance,
+    autoRun: false,
+    staging: zero(),
+    tasks: zero(),
+    lastError: null,
+  }),
+  initial: "SAVED",
+  // Reports that arrive in any state: late results of the current run are still recorded
+  // (SPEC: finished work is kept); anything else is refused and recorded as ignored.
+  on: {
+    DOCUMENT_STAGED: { guard: "isOpenReport", actions: "settleReport" },
+    DOCUMENT_STAGE_FAILED: { guard: "isOpenReport", actions: "settleReport" },
+    TASK_COMPLETED: { guard: "isOpenReport", actions: "settleReport" },
+    TASK_FAILED: { guard: "isOpenReport", actions: "settleReport" },
+    JOBS_WITHDRAWN: { guard: "canWithdraw", actions: "withdrawnToCancelled" },
+  },
+  states: {
+    SAVED: {
+      on: {
+        stage: { guard: "hasDocuments", target: "STAGING", actions: "startStaging" },
+        restage: { guard: "hasDocuments", target: "STAGING", actions: "startStaging" },
+        reset: { target: "SAVED", reenter: true, actions: "clearRuns" },
+        delete: { target: "DELETED", actions: "deleteBatch" },
+        DOCUMENTS_ADDED: { actions: "addDocuments" },
+        DOCUMENTS_REMOVED: { guard: "canRemoveDocuments", actions: "removeDocuments" },
+      },
+    },
+    STAGING: {
+      always: [
+        { guard: "stagingFailedTooOften", target: "FAILED_STAGING", actions: "failStaging" },
+        { guard: "stagingDoneAndAutoRun", target: "ANALYZING", actions: "startTasksFromStaged" },
+        { guard: "stagingDone", target: "STAGED" },
+      ],
+      on: {
+        cancel: { target: "CANCELLED", actions: "cancelStaging" },
+        DOCUMENT_STAGED: { guard: "isOpenReport", actions: ["settleReport", "refillStaging"] },
+        DOCUMENT_STAGE_FAILED: { guard: "isOpenReport", actions: ["settleReport", "refillStaging"] },
+        JOBS_WITHDRAWN: { guard: "canWithdraw", actions: ["withdrawnToPending", "refillStaging"] },
+        FATAL_ERROR: { guard: "isCurrentRun", target: "FAILED_STAGING", actions: ["recordError", "failStaging"] },
+      },
+    },
+    STAGED: {
+      on: {
+        run: { target: "ANALYZING", actions: "startTasksFromStaged" },
+        reset: { target: "SAVED", actions: "clearRuns" },
+        delete: { target: "DELETED", actions: "deleteBatch" },
+      },
+    },
+    ANALYZING: {
+      initial: "queued",
+      on: {
+        pause: { guard: "hasUnfinishedTasks", target: "PAUSED", actions: "withdrawTasks" },
+        cancel: { target: "CANCELLED", actions: "cancelTasks" },
+        JOBS_WITHDRAWN: { guard: "canWithdraw", actions: "withdrawnToPending" },
+        FATAL_ERROR: { guard: "isCurrentRun", target: "FAILED", actions: ["recordError", "failTasks"] },
+      },
+      states: {
+        /** Waiting in the batch queue; the batch service sends START when a slot is free. */
+        queued: {
+          on: { START: { target: "running" } },
+        },
+        running: {
+          entry: "refillTasks",
+          always: [
+            { guard: "tasksFailedTooOften", target: "#batch.FAILED", actions: "failTasks" },
+            { guard: "tasksDone", target: "#batch.COMPLETED" },
+          ],
+          on: {
+            TASK_COMPLETED: { guard: "isOpenReport", actions: ["settleReport", "refillTasks"] },
+            TASK_FAILED: { guard: "isOpenReport", actions: ["settleReport", "refillTasks"] },
+            JOBS_WITHDRAWN: { guard: "canWithdraw", actions: ["withdrawnToPending", "refillTasks"] },
+          },
+        },
+      },
+    },
+    PAUSED: {
+      // Tasks in flight when the pause was accepted may still finish; once nothing is left
+      // the run is over and the batch completes (or fails) without waiting for a resume.
+      always: [
+        { guard: "tasksFailedTooOften", target: "FAILED", actions: "failTasks" },
+        { guard: "tasksDone", target: "COMPLETED" },
+      ],
+      on: {
+        resume: { target: "ANALYZING" },
+        cancel: { target: "CANCELLED", actions: "cancelTasks" },
+        JOBS_WITHDRAWN: { guard: "canWithdraw", actions: "withdrawnToPending" },
+        FATAL_ERROR: { guard: "isCurrentRun", target: "FAILED", actions: ["recordError", "failTasks"] },
+      },
+    },
+    COMPLETED: {
+      on: {
+        reset: { target: "SAVED", actions: "clearRuns" },
+        restage: { target: "STAGING", actions: "startStaging" },
+        rerun: { target: "STAGING", actions: "startRerun" },
+        "retry-failed": { guard: "hasUnsucceededTasks", target: "ANALYZING", actions: "startRetry" },
+        delete: { target: "DELETED", actions: "deleteBatch" },
+      },
+    },
+    FAILED: {
+      on: {
+        reset: { target: "SAVED", actions: "clearRuns" },
+        restage: { target: "STAGING", actions: "startStaging" },
+        rerun: { target: "STAGING", actions: "startRerun" },
+        "retry-failed": { guard: "hasUnsucceededTasks", target: "ANALYZING", actions: "startRetry" },
+        delete: { target: "DELETED", actions: "deleteBatch" },
+      },
+    },
+    FAILED_STAGING: {
+      on: {
+        reset: { target: "SAVED", actions: "clearRuns" },
+        restage: { target: "STAGING", actions: "startStaging" },
+        rerun: { target: "STAGING", actions: "startRerun" },
+        delete: { target: "DELETED", actions: "deleteBatch" },
+      },
+    },
+    CANCELLED: {
+      on: {
+        reset: { target: "SAVED", actions: "clearRuns" },
+        restage: { target: "STAGING", actions: "startStaging" },
+        rerun: { target: "STAGING", actions: "startRerun" },
+        delete: { target: "DELETED", actions: "deleteBatch" },
+      },
+    },
+    /** Never stored: the batch service deletes the batch instead of writing this state. */
+    DELETED: { type: "final" },
+  },
+});
+
+function beginRun(context: BatchContext, autoRun: boolean): Plan {
+  const runId = context.runId + 1;
+  const staging = fresh(context.documents);
+  const count = room(staging, context.window);
+  const effects: Effect[] = [
+    { type: "resetOutput" },
+    { type: "beginStaging", runId },
+  ];
+  if (count > 0) effects.push({ type: "dispatchStaging", runId, count });
+  return {
+    context: { runId, autoRun, staging: { ...staging, pending: staging.pending - count, running: count }, tasks: zero(), lastError: null },
+    effects,
+  };
+}
+
+function refill(context: BatchContext, kind: WorkKind): Plan {
+  const key = counterOf(kind);
+  const counts = context[key];
+  const count = room(counts, context.window);
+  if (count === 0) return { context: {}, effects: [] };
+  return {
+    context: { [key]: { ...counts, pending: counts.pending - count, running: counts.running + count } },
+    effects: [{ type: kind === "staging" ? "dispatchStaging" : "dispatchTasks", runId: context.runId, count }],
+  };
+}
+
+/** Ends a run early: pending units are cancelled, queued jobs withdrawn, units in flight may still report. */
+function stop(context: BatchContext, kind: WorkKind, lastError: string | null): Plan {
+  const key = counterOf(kind);
+  const counts = context[key];
+  return {
+    context: { [key]: { ...counts, pending: 0, cancelled: counts.cancelled + counts.pending }, lastError },
+    effects: [
+      { type: "cancelPending", runId: context.runId, kind },
+      { type: "withdrawJobs", runId: context.runId, kind },
+    ],
+  };
+}
+
+function moveWithdrawn(context: BatchContext, event: MachineEvent, to: "pending" | "cancelled"): Partial<BatchContext> {
+  if (event.type !== "JOBS_WITHDRAWN") return {};
+  const key = counterOf(event.kind);
+  const counts = context[key];
+  return { [key]: { ...counts, running: counts.running - event.count, [to]: counts[to] + event.count } };
+}
+
+function failureMessage(counts: Counts, tolerance: number, what: string): string {
+  return `${counts.failed} of ${counts.total} ${what}; the tolerance is ${Math.round(tolerance * 1000) / 10}%`;
+}
