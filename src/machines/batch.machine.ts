@@ -63,6 +63,7 @@ export type Effect =
   | { type: "dispatchTasks"; runId: number; count: number }
   | { type: "cancelPending"; runId: number; kind: WorkKind }
   | { type: "withdrawJobs"; runId: number; kind: WorkKind }
+  | { type: "releaseWithdrawn"; runId: number; kind: WorkKind; to: "pending" | "cancelled" }
   | { type: "deleteBatch" };
 export type EffectType = Effect["type"];
 
@@ -133,8 +134,16 @@ export const batchMachine = setup({
       const key = counterOf(reportKind(report));
       return { [key]: settle(context[key], report.from as "pending" | "running", reportOutcome(report)) };
     }),
-    withdrawnToPending: assign(({ context, event }) => moveWithdrawn(context, event, "pending")),
-    withdrawnToCancelled: assign(({ context, event }) => moveWithdrawn(context, event, "cancelled")),
+    withdrawnToPending: enqueueActions(({ context, event, enqueue }) => {
+      const plan = releaseWithdrawn(context, event, "pending");
+      enqueue.assign(plan.context);
+      for (const effect of plan.effects) enqueue.emit(effect);
+    }),
+    withdrawnToCancelled: enqueueActions(({ context, event, enqueue }) => {
+      const plan = releaseWithdrawn(context, event, "cancelled");
+      enqueue.assign(plan.context);
+      for (const effect of plan.effects) enqueue.emit(effect);
+    }),
     startTasksFromStaged: enqueueActions(({ context, enqueue }) => {
       enqueue.assign({ tasks: fresh(context.staging.succeeded), autoRun: false });
       enqueue.emit({ type: "createTasks", runId: context.runId, scope: "staged" });
@@ -373,11 +382,15 @@ function stop(context: BatchContext, kind: WorkKind, lastError: string | null): 
   };
 }
 
-function moveWithdrawn(context: BatchContext, event: MachineEvent, to: "pending" | "cancelled"): Partial<BatchContext> {
-  if (event.type !== "JOBS_WITHDRAWN") return {};
+/** Jobs taken back from Redis before they started: back to pending (to run later) or cancelled. */
+function releaseWithdrawn(context: BatchContext, event: MachineEvent, to: "pending" | "cancelled"): Plan {
+  if (event.type !== "JOBS_WITHDRAWN") return { context: {}, effects: [] };
   const key = counterOf(event.kind);
   const counts = context[key];
-  return { [key]: { ...counts, running: counts.running - event.count, [to]: counts[to] + event.count } };
+  return {
+    context: { [key]: { ...counts, running: counts.running - event.count, [to]: counts[to] + event.count } },
+    effects: [{ type: "releaseWithdrawn", runId: event.runId, kind: event.kind, to }],
+  };
 }
 
 function failureMessage(counts: Counts, tolerance: number, what: string): string {

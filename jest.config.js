@@ -1,0 +1,12 @@
+/** Each test file gets its own database (cloned from a migrated template) and queue prefix: see tests/support. */
+module.exports = {
+  testEnvironment: "node",
+  roots: ["<rootDir>/tests"],
+  testMatch: ["**/*.test.ts"],
+  transform: {
+    "^.+\\.(t|j)sx?$": ["@swc/jest", { jsc: { parser: { syntax: "typescript" }, target: "es2022" }, module: { type: "commonjs" } }],
+  },
+  globalSetup: "<rootDir>/tests/support/global-setup.ts",
+  testTimeout: 60000,
+  maxWorkers: 2,
+};
