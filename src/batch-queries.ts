@@ -1,0 +1,143 @@
+/**
+ * The read side: batches, documents, history and the queue as the API shows them (SPEC §4).
+ * Reads take no locks and never write; `allowed_actions` is always derived from the stored
+ * snapshot by the machine.
+ */
+import type { Batch } from "./generated/prisma/client";
+import { NotFoundError } from "./errors";
+import { allowedActions, restore, type StoredSnapshot } from "./machines/batch.transition";
+import type { PrismaClient } from "./db";
+
+export interface BatchView {
+  id: string;
+  name: string;
+  status: string;
+  substate: string | null;
+  queue_position: number | null;
+  priority: number;
+  version: number;
+  run_id: number;
+  allowed_actions: string[];
+  progress: { total: number; pending: number; running: number; succeeded: number; failed: number; cancelled: number };
+  staging: unknown;
+  analysis: unknown;
+  document_count: number;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export function presentBatch(b: Batch, documentCount: number): BatchView {
+  return {
+    id: b.id,
+    name: b.name,
+    status: b.status,
+    substate: b.substate,
+    queue_position: b.queuePosition,
+    priority: b.priority,
+    version: b.version,
+    run_id: b.runId,
+    allowed_actions: allowedActions(restore(b.snapshot as StoredSnapshot)),
+    progress: { total: b.total, pending: b.pending, running: b.running, succeeded: b.succeeded, failed: b.failed, cancelled: b.cancelled },
+    staging: b.stagingProgress,
+    analysis: b.analysis,
+    document_count: documentCount,
+    last_error: b.lastError,
+    created_at: b.createdAt.toISOString(),
+    updated_at: b.updatedAt.toISOString(),
+  };
+}
+
+export function createBatchQueries(prisma: PrismaClient) {
+  async function getBatch(id: string): Promise<BatchView> {
+    const b = await prisma.batch.findUnique({ where: { id }, include: { _count: { select: { documents: true } } } });
+    if (!b) throw new NotFoundError("Batch", id);
+    return presentBatch(b, b._count.documents);
+  }
+
+  async function listBatches(filter: { status?: string[]; limit: number; offset: number }) {
+    const where = filter.status?.length ? { status: { in: filter.status } } : {};
+    const [rows, total] = await Promise.all([
+      prisma.batch.findMany({
+        where,
+        orderBy: [{ createdAt: "desc" }, { id: "asc" }],
+        take: filter.limit,
+        skip: filter.offset,
+        include: { _count: { select: { documents: true } } },
+      }),
+      prisma.batch.count({ where }),
+    ]);
+    return { batches: rows.map((b) => presentBatch(b, b._count.documents)), total, limit: filter.limit, offset: filter.offset };
+  }
+
+  async function getDocuments(batchId: string) {
+    await assertBatch(batchId);
+    const docs = await prisma.document.findMany({
+      where: { batchId },
+      orderBy: { position: "asc" },
+      select: {
+        id: true, position: true, name: true, mimeType: true, sizeBytes: true, sha256: true, stageRunId: true,
+        stageStatus: true, stageError: true, tokenCount: true, chunks: true, createdAt: true,
+      },
+    });
+    return docs.map((d) => ({
+      id: d.id,
+      position: d.position,
+      name: d.name,
+      mime_type: d.mimeType,
+      size_bytes: d.sizeBytes,
+      sha256: d.sha256,
+      stage_run_id: d.stageRunId,
+      stage_status: d.stageStatus,
+      stage_error: d.stageError,
+      token_count: d.tokenCount,
+      chunk_count: Array.isArray(d.chunks) ? d.chunks.length : null,
+      created_at: d.createdAt.toISOString(),
+    }));
+  }
+
+  async function getHistory(batchId: string, page: { afterSeq: number; limit: number }) {
+    await assertBatch(batchId);
+    const rows = await prisma.historyEntry.findMany({
+      where: { batchId, seq: { gt: page.afterSeq } },
+      orderBy: { seq: "asc" },
+      take: page.limit,
+    });
+    return rows.map((h) => ({
+      seq: h.seq,
+      outcome: h.outcome,
+      event_type: h.eventType,
+      source: h.source,
+      from: h.fromState,
+      to: h.toState,
+      version: h.version,
+      reason: h.reason,
+      context: h.context,
+      event: h.event,
+      created_at: h.createdAt.toISOString(),
+    }));
+  }
+
+  async function getQueue(maxRunning: number) {
+    const rows = await prisma.batch.findMany({
+      where: { status: "ANALYZING" },
+      orderBy: [{ queuePosition: "asc" }, { updatedAt: "asc" }],
+      include: { _count: { select: { documents: true } } },
+    });
+    const views = rows.map((b) => presentBatch(b, b._count.documents));
+    return {
+      max_running_batches: maxRunning,
+      running: views.filter((v) => v.substate === "running"),
+      queued: views.filter((v) => v.substate === "queued"),
+    };
+  }
+
+  async function assertBatch(id: string) {
+    const n = await prisma.batch.count({ where: { id } });
+    if (!n) throw new NotFoundError("Batch", id);
+  }
+
+  return { getBatch, listBatches, getDocuments, getHistory, getQueue };
+}
+
+export type BatchQueries = ReturnType<typeof createBatchQueries>;

@@ -1,0 +1,39 @@
+/** Builds the engine and the Express app on a private database, as a test file needs them. */
+import { createEngine, type EngineDeps } from "../../src/engine";
+import { createLogger } from "../../src/logger";
+import { createApp } from "../../src/server/app";
+import { createTestDatabase, type TestDatabase } from "./db";
+
+export const testLogger = createLogger(process.env.TEST_LOG_LEVEL ?? "silent");
+
+export const testConfig = {
+  MAX_RUNNING_BATCHES: 1,
+  DISPATCH_WINDOW: 4,
+  STAGING_TOLERANCE: 0,
+  FAILURE_TOLERANCE: 0,
+  MAX_DOCUMENT_BYTES: 1024 * 1024,
+};
+
+export interface Harness {
+  db: TestDatabase;
+  engine: ReturnType<typeof createEngine>;
+  app: ReturnType<typeof createApp>;
+  /** Another engine on the same database, as a second process would have it. */
+  newEngine(extra?: Partial<EngineDeps>): ReturnType<typeof createEngine>;
+  close(): Promise<void>;
+}
+
+export async function createHarness(options: { maxRunningBatches?: number; bodyLimit?: string } & Partial<EngineDeps> = {}): Promise<Harness> {
+  const db = await createTestDatabase();
+  const maxRunningBatches = options.maxRunningBatches ?? testConfig.MAX_RUNNING_BATCHES;
+  const newEngine = (extra: Partial<EngineDeps> = {}) =>
+    createEngine({ prisma: db.newClient(), logger: testLogger, maxRunningBatches, ...extra });
+  const engine = createEngine({ prisma: db.prisma, logger: testLogger, maxRunningBatches, beforeCommit: options.beforeCommit });
+  const app = createApp({
+    ...engine,
+    logger: testLogger,
+    bodyLimit: options.bodyLimit ?? "1mb",
+    config: { ...testConfig, MAX_RUNNING_BATCHES: maxRunningBatches },
+  });
+  return { db, engine, app, newEngine, close: () => db.drop() };
+}
