@@ -8,6 +8,8 @@ module.exports = {
   },
   globalSetup: "<rootDir>/tests/support/global-setup.ts",
   globalTeardown: "<rootDir>/tests/support/global-teardown.ts",
+  // The schema engine's wasm bindings ship as ESM only; let swc compile them like our own files.
+  transformIgnorePatterns: ["/node_modules/(?!@prisma/schema-engine-wasm/)"],
   testTimeout: 60000,
   maxWorkers: 2,
 };

@@ -41,7 +41,7 @@ export async function schemaSql(schema = readFileSync(SCHEMA_PATH, "utf8")): Pro
   const { SchemaEngine } = await loadEngineModule();
   // The engine opens a connection at start even for a diff that reads no database.
   const connectionString = process.env.DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
-  const adapter = bindMigrationAwareSqlAdapterFactory(new PrismaPg({ connectionString }));
+  const adapter = bindMigrationAwareSqlAdapterFactory(new PrismaPg({ connectionString, allowExitOnIdle: true, idleTimeoutMillis: 100 }));
   const engine = await SchemaEngine.new({ datamodels: [["schema.prisma", schema]] }, () => undefined, adapter);
   try {
     const result = await engine.diff({
