@@ -1,9 +1,9 @@
 // Snapshots survive a JSON round trip in every state, the recorded history replayed through the machine reproduces the stored snapshot, and a fresh service instance (new PrismaClient) carries a batch on mid-life.
 import { batchMachine } from "../src/machines/batch.machine";
-import { machineEventSchema } from "../src/machines/batch.events";
-import { decide, initialSnapshot, restore, stateName, toStored, type StoredSnapshot } from "../src/machines/batch.transition";
+import { decide, initialSnapshot, restore, toStored, type StoredSnapshot } from "../src/machines/batch.transition";
 import { batchIn, finishTasks, stageAll, type Target } from "./support/drive";
 import { createHarness, type Harness } from "./support/harness";
+import { replayHistory } from "./support/replay";
 
 const STATES: Target[] = ["SAVED", "STAGING", "STAGED", "ANALYZING.running", "PAUSED", "COMPLETED", "FAILED", "FAILED_STAGING", "CANCELLED"];
 
@@ -13,21 +13,7 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-/** Replays the accepted history entries of a batch through the pure machine. */
-async function replay(batchId: string) {
-  const history = await h.db.prisma.historyEntry.findMany({ where: { batchId }, orderBy: { seq: "asc" } });
-  const [created, ...rest] = history;
-  expect(created?.eventType).toBe("created");
-  let snapshot = initialSnapshot((created?.event as { input: Parameters<typeof initialSnapshot>[0] }).input);
-  for (const entry of rest) {
-    if (entry.outcome !== "accepted") continue;
-    const decision = decide(snapshot, machineEventSchema.parse(entry.event));
-    expect(decision.accepted).toBe(true);
-    expect(stateName(decision.snapshot)).toBe(entry.toState);
-    snapshot = decision.snapshot;
-  }
-  return snapshot;
-}
+const replay = async (batchId: string) => (await replayHistory(h.db.prisma, batchId)).snapshot;
 
 describe.each(STATES)("%s", (state) => {
   test("round-trips through JSON and behaves the same", async () => {

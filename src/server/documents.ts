@@ -1,7 +1,7 @@
 /** Turns uploaded documents (inline JSON or multipart files) into stored documents. */
 import { PayloadTooLargeError, ValidationError } from "../errors";
 import type { NewDocument } from "../actor-store";
-import { inferMimeType } from "../workers/extract";
+import { inferMimeType } from "../mime";
 import type { DocumentInput } from "./http-schemas";
 
 export interface UploadedFile {
