@@ -1,0 +1,57 @@
+/**
+ * Anthropic over the official SDK's messages API. The output schema is enforced the same way as for
+ * any model: asked for in the system prompt, checked with Ajv, re-asked when wrong.
+ * The SDK's retries are off: `converse` applies ours.
+ */
+import Anthropic, { APIConnectionError, APIError } from "@anthropic-ai/sdk";
+import pino from "pino";
+import { type Prompt, type Reply, sdkLogger, sdkProvider, type SdkProviderOptions } from "./conversation";
+import { PermanentProviderError, type Provider, type ProviderError } from "./provider";
+import { connectionFailure, httpFailure } from "./retry";
+
+/** The messages API requires a ceiling on the answer; this one is used when the batch sets none. */
+const DEFAULT_MAX_TOKENS = 4096;
+
+export type AnthropicProviderOptions = SdkProviderOptions;
+
+/**
+ * A provider that sends each analysis as one message exchange (plus re-asks).
+ * The request's `temperature` is not sent: this SDK version's messages API has no such parameter.
+ */
+export function createAnthropicProvider(opts: AnthropicProviderOptions): Provider {
+  const log = (opts.logger ?? pino({ level: "silent" })).child({ provider: "anthropic" });
+  const client = new Anthropic({
+    ...(opts.apiKey !== undefined && { apiKey: opts.apiKey }),
+    ...(opts.baseURL !== undefined && { baseURL: opts.baseURL }),
+    maxRetries: 0,
+    timeout: opts.timeoutMs,
+    logger: sdkLogger(log),
+    logLevel: "warn",
+  });
+
+  async function send(prompt: Prompt): Promise<Reply> {
+    const message = await client.messages.create(
+      {
+        model: prompt.model,
+        system: prompt.system,
+        messages: prompt.turns,
+        max_tokens: prompt.maxTokens ?? DEFAULT_MAX_TOKENS,
+      },
+      { signal: prompt.signal },
+    );
+    return {
+      text: message.content.flatMap((block) => (block.type === "text" ? [block.text] : [])).join(""),
+      model: message.model,
+      inputTokens: message.usage.input_tokens,
+      outputTokens: message.usage.output_tokens,
+    };
+  }
+
+  return sdkProvider("anthropic", opts, log, send, classify);
+}
+
+function classify(err: unknown): ProviderError {
+  if (err instanceof APIConnectionError) return connectionFailure(`anthropic: ${err.message}`, err);
+  if (err instanceof APIError && err.status !== undefined) return httpFailure(err.status, err.headers, `anthropic: ${err.message}`, err);
+  return new PermanentProviderError(`anthropic: ${err instanceof Error ? err.message : String(err)}`, undefined, err);
+}

@@ -1,0 +1,62 @@
+/**
+ * Which provider the analysis worker uses, from the configuration: OpenAI when asked for or when
+ * OpenAI credentials or a compatible server are configured, Anthropic when asked for, and otherwise
+ * the offline analyzer, so that a fresh install works without any key.
+ */
+import type { Logger } from "pino";
+import { createAnthropicProvider } from "./anthropic";
+import { createLocalProvider } from "./local";
+import { createOpenAIProvider } from "./openai";
+import type { Provider } from "./provider";
+import type { RateLimiter } from "./rate-limiter";
+
+export * from "./provider";
+export { createRateLimiter, type RateLimiter, type RateLimiterOptions } from "./rate-limiter";
+
+/** Models used when neither the batch nor `LLM_MODEL` names one. */
+export const DEFAULT_MODELS = { openai: "gpt-4o-mini", anthropic: "claude-3-5-haiku-latest" } as const;
+
+/** The environment variables that choose and tune the provider. */
+export interface ProviderConfig {
+  LLM_PROVIDER?: "openai" | "anthropic" | "local";
+  OPENAI_API_KEY?: string;
+  OPENAI_BASE_URL?: string;
+  ANTHROPIC_API_KEY?: string;
+  /** Default model; a batch's own model overrides it. */
+  LLM_MODEL?: string;
+  LLM_TIMEOUT_MS: number;
+  LLM_MAX_RETRIES: number;
+  LLM_OUTPUT_RETRIES: number;
+}
+
+/** Shared by every provider the process creates. */
+export interface ProviderDeps {
+  limiter?: RateLimiter;
+  logger?: Logger;
+}
+
+/** The provider the configuration asks for (see the module comment for the rules). */
+export function selectProvider(config: ProviderConfig, deps: ProviderDeps = {}): Provider {
+  const kind = config.LLM_PROVIDER ?? (config.OPENAI_API_KEY || config.OPENAI_BASE_URL ? "openai" : "local");
+  if (kind === "local") return createLocalProvider();
+  const common = {
+    timeoutMs: config.LLM_TIMEOUT_MS,
+    maxRetries: config.LLM_MAX_RETRIES,
+    outputRetries: config.LLM_OUTPUT_RETRIES,
+    ...(deps.limiter && { limiter: deps.limiter }),
+    ...(deps.logger && { logger: deps.logger }),
+  };
+  if (kind === "anthropic") {
+    return createAnthropicProvider({
+      ...common,
+      model: config.LLM_MODEL ?? DEFAULT_MODELS.anthropic,
+      ...(config.ANTHROPIC_API_KEY && { apiKey: config.ANTHROPIC_API_KEY }),
+    });
+  }
+  return createOpenAIProvider({
+    ...common,
+    model: config.LLM_MODEL ?? DEFAULT_MODELS.openai,
+    ...(config.OPENAI_API_KEY && { apiKey: config.OPENAI_API_KEY }),
+    ...(config.OPENAI_BASE_URL && { baseURL: config.OPENAI_BASE_URL }),
+  });
+}
