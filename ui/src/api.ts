@@ -1,0 +1,136 @@
+/** The REST API as the UI uses it (README "API"): typed fetches that turn every error answer into an `ApiError`. */
+
+export interface Counts {
+  total: number;
+  pending: number;
+  running: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+}
+
+export interface Batch {
+  id: string;
+  name: string;
+  status: string;
+  substate: string | null;
+  queue_position: number | null;
+  priority: number;
+  version: number;
+  run_id: number;
+  allowed_actions: string[];
+  progress: Counts;
+  staging: Counts | null;
+  analysis: { instructions?: string; provider?: string; model?: string } | null;
+  document_count: number;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface BatchDocument {
+  id: string;
+  name: string;
+  mime_type: string;
+  size_bytes: number;
+  stage_status: string;
+  stage_error: string | null;
+  token_count: number | null;
+  chunk_count: number | null;
+}
+
+export interface HistoryEntry {
+  seq: number;
+  outcome: "accepted" | "refused" | "ignored" | "version_conflict";
+  event_type: string;
+  source: string;
+  from: string;
+  to: string;
+  reason: string | null;
+  context: unknown;
+  created_at: string;
+}
+
+export interface Result {
+  document_id: string;
+  name: string;
+  status: string;
+  output: unknown;
+  error: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  latency_ms: number | null;
+  attempts: number | null;
+  run_id: number;
+}
+
+export interface Queue {
+  max_running_batches: number;
+  running: Batch[];
+  queued: Batch[];
+}
+
+/** Every user action, in the order the table shows them (the server's ACTIONS). */
+export const ACTIONS = ["stage", "run", "pause", "resume", "cancel", "reset", "restage", "rerun", "retry-failed", "delete"] as const;
+export type Action = (typeof ACTIONS)[number];
+
+/** An answer that was not a success; `status` 0 means the server could not be reached at all. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  get unreachable(): boolean {
+    return this.status === 0 || this.status === 502 || this.status === 503 || this.status === 504;
+  }
+}
+
+export const asApiError = (err: unknown): ApiError =>
+  err instanceof ApiError ? err : new ApiError(0, "client_error", err instanceof Error ? err.message : String(err));
+
+async function call<T>(path: string, init?: RequestInit): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(path, { ...init, headers: { accept: "application/json", ...init?.headers } });
+  } catch {
+    throw new ApiError(0, "unreachable", "The Tranche server cannot be reached");
+  }
+  const body = (await res.json().catch(() => null)) as { success?: boolean; code?: string; error?: string } | null;
+  if (!res.ok || body === null) {
+    throw new ApiError(res.status, body?.code ?? "bad_answer", body?.error ?? `The server answered ${res.status}`);
+  }
+  return body as T;
+}
+
+const json = (body: unknown): RequestInit => ({
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify(body),
+});
+
+const REASON = "requested from the web UI";
+export const HISTORY_PAGE = 1000;
+
+export const api = {
+  listBatches: () => call<{ batches: Batch[]; total: number }>("/api/batches?limit=200"),
+  getBatch: (id: string) => call<{ batch: Batch }>(`/api/batches/${id}`).then((r) => r.batch),
+  documents: (id: string) => call<{ documents: BatchDocument[] }>(`/api/batches/${id}/documents`).then((r) => r.documents),
+  /** One page of history after `afterSeq`, oldest first. */
+  history: (id: string, afterSeq = 0, limit = HISTORY_PAGE) =>
+    call<{ history: HistoryEntry[] }>(`/api/batches/${id}/history?after_seq=${afterSeq}&limit=${limit}`).then((r) => r.history),
+  results: (id: string) => call<{ results: Result[] }>(`/api/batches/${id}/results?format=json`).then((r) => r.results),
+  queue: () => call<Queue>("/api/queue"),
+  reorder: (batchId: string, position: number) => call<Queue>("/api/queue/reorder", json({ batch_id: batchId, position })),
+  act: (id: string, action: Action) =>
+    action === "delete"
+      ? call<{ success: true }>(`/api/batches/${id}`, { method: "DELETE" })
+      : call<{ success: true; batch: Batch }>(`/api/batches/${id}/action`, json({ action, context: { reason: REASON } })),
+  /** Multipart, so that many files of any type go up as they are. */
+  create: (form: FormData) => call<{ batch: Batch }>("/api/batches/save", { method: "POST", body: form }).then((r) => r.batch),
+};
+
+export const resultsUrl = (id: string, format: "jsonl" | "csv") => `/api/batches/${id}/results?format=${format}`;
