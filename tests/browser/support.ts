@@ -1,0 +1,113 @@
+/**
+ * A real Tranche for browser tests: the engine on a private database (tests/support/harness),
+ * the UI built fresh from ui/ into a temporary folder (so a test never sees a stale bundle),
+ * served with the API, the live stream and the visualizer on port 0; and headless Debian Chromium driven by
+ * playwright-core. Without /usr/bin/chromium the browser tests skip, saying why.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { createApp } from "../../src/server/app";
+import { createLiveStream } from "../../src/server/live";
+import { createMachineRouter } from "../../src/server/machine-view";
+import { createUiRouter, ensureUiBuilt } from "../../src/server/ui";
+import { createHarness, testConfig, testLogger, type Harness } from "../support/harness";
+
+export const CHROMIUM = "/usr/bin/chromium";
+export const ARTIFACTS = path.join(__dirname, "..", "..", "test-artifacts");
+
+/** `describe`, or `describe.skip` with the reason in its name when Chromium is not installed. */
+export function describeInBrowser(name: string, body: () => void): void {
+  if (existsSync(CHROMIUM)) {
+    describe(name, body);
+    return;
+  }
+  process.stderr.write(`Skipping browser tests "${name}": ${CHROMIUM} is absent (apt-get install -y chromium).\n`);
+  describe.skip(`${name} (skipped: ${CHROMIUM} is absent; apt-get install -y chromium)`, body);
+}
+
+export interface Tranche {
+  url: string;
+  harness: Harness;
+  driver: { service: Harness["engine"]["service"]; prisma: Harness["db"]["prisma"] };
+  /** Stops the HTTP server alone, as a browser sees a crashed server; the database stays for `close`. */
+  stop(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startTranche(): Promise<Tranche> {
+  const distDir = mkdtempSync(path.join(os.tmpdir(), "tranche-ui-"));
+  const harness = await createHarness();
+  try {
+    if (!(await ensureUiBuilt(distDir, testLogger))) throw new Error("the UI did not build: run `npm run ui:build` to see why");
+    const { engine } = harness;
+    const live = await createLiveStream({ databaseUrl: harness.db.url, prisma: harness.db.prisma, logger: testLogger });
+    const app = createApp({
+      ...engine,
+      config: testConfig,
+      logger: testLogger,
+      bodyLimit: "5mb",
+      apiMounts: [live.router],
+      mounts: {
+        "/machine": createMachineRouter({
+          getBatch: (id) => engine.queries.getBatch(id),
+          getHistory: (id) => engine.queries.getHistory(id, { afterSeq: 0, limit: 100_000 }),
+          distDir,
+        }),
+        "/": createUiRouter({ distDir }),
+      },
+    });
+    const server: Server = await new Promise((resolve) => {
+      const s = app.listen(0, "127.0.0.1", () => resolve(s));
+    });
+    const { port } = server.address() as AddressInfo;
+    let stopped = false;
+    const stop = async () => {
+      if (stopped) return;
+      stopped = true;
+      await live.close();
+      await stopServer(server);
+    };
+    return {
+      url: `http://127.0.0.1:${port}`,
+      harness,
+      driver: { service: engine.service, prisma: harness.db.prisma },
+      stop,
+      async close() {
+        await stop();
+        await harness.close();
+        rmSync(distDir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await harness.close();
+    rmSync(distDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Stops listening and drops open connections (keep-alive fetches, event streams) so `close` finishes now. */
+function stopServer(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.close((err) => (err ? reject(err) : resolve()));
+    server.closeAllConnections();
+  });
+}
+
+export async function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
