@@ -100,6 +100,9 @@ export interface ActorStoreDeps {
   beforeCommit?: (tx: Tx, batchId: string) => Promise<void>;
 }
 
+/** The PostgreSQL NOTIFY channel on which every committed batch change is announced. */
+export const BATCH_CHANNEL = "tranche_batches";
+
 const TX_OPTIONS = { isolationLevel: "ReadCommitted", maxWait: 10_000, timeout: 60_000 } as const;
 const MAX_ATTEMPTS = 8;
 
@@ -203,6 +206,8 @@ export function createActorStore(deps: ActorStoreDeps) {
           event: { type: "created", input } as Prisma.InputJsonValue,
         },
       });
+      const change = { batch_id: created.id, version: 1, status: "SAVED", substate: null, deleted: false, at: Date.now() };
+      await tx.$queryRaw`SELECT pg_notify(${BATCH_CHANNEL}, ${json(change)})::text`;
       return created;
     }, TX_OPTIONS);
     deps.onCommit?.({ batchId: batch.id, version: 1, status: "SAVED", substate: null, deleted: false, transitions: [], outboxIds: [] });
@@ -355,6 +360,9 @@ export function createActorStore(deps: ActorStoreDeps) {
       }
     }
     if (transitions.length || deleted) {
+      // Delivered by PostgreSQL only if this transaction commits, to every listening process.
+      const change = { batch_id: batchId, version, status: deleted ? "DELETED" : status, substate, deleted, at: Date.now() };
+      await tx.$queryRaw`SELECT pg_notify(${BATCH_CHANNEL}, ${json(change)})::text`;
       session.commits.push({ batchId, version, status: deleted ? "DELETED" : status, substate, deleted, transitions, outboxIds });
     }
     const placement: Placement | null = enteredQueue && isQueued(snapshot) ? { position: enteredQueueAt } : null;
@@ -387,8 +395,6 @@ export function createActorStore(deps: ActorStoreDeps) {
     }
   }
 
-  return { createBatch, apply, rebalance: () => applyQueueSweep() };
-
   /** Starts queued batches when slots are free; the periodic safety net behind in-transaction promotion. */
   async function applyQueueSweep(): Promise<void> {
     const commits: Commit[] = [];
@@ -398,6 +404,8 @@ export function createActorStore(deps: ActorStoreDeps) {
     }, TX_OPTIONS);
     for (const commit of commits) announce(commit);
   }
+
+  return { createBatch, apply, rebalance: applyQueueSweep };
 }
 
 export type ActorStore = ReturnType<typeof createActorStore>;
@@ -470,17 +478,21 @@ async function prepareReport(tx: Tx, batchId: string, context: BatchContext, r: 
           ? (t: Tx) =>
               t.$executeRaw`UPDATE tasks SET status = 'succeeded', error = NULL, output = ${json(r.output ?? null)}::jsonb,
                 input_tokens = ${r.inputTokens ?? null}, output_tokens = ${r.outputTokens ?? null},
-                latency_ms = ${r.latencyMs ?? null}, attempts = ${r.attempts ?? 1}, finished_at = now(), updated_at = now()
+                latency_ms = ${r.latencyMs ?? null}, finished_at = now(), updated_at = now()
                 WHERE id = ${r.taskId}`.then(() => undefined)
           : (t: Tx) =>
               t.$executeRaw`UPDATE tasks SET status = 'failed', error = ${r.error}, latency_ms = ${r.latencyMs ?? null},
-                attempts = ${r.attempts ?? 1}, finished_at = now(), updated_at = now()
+                finished_at = now(), updated_at = now()
                 WHERE id = ${r.taskId}`.then(() => undefined);
       const event: MachineEvent =
         r.type === "TASK_COMPLETED"
           ? { type: r.type, runId: r.runId, taskId: r.taskId, from }
           : { type: r.type, runId: r.runId, taskId: r.taskId, from, error: r.error };
       return { ...base, event, record, context: { taskId: r.taskId, runId: r.runId, ...(r.type === "TASK_FAILED" ? { error: r.error } : {}) } };
+    }
+    case "TASK_STARTED": {
+      const from = await taskStatus(tx, batchId, r.taskId, r.runId);
+      return { ...base, event: { type: r.type, runId: r.runId, taskId: r.taskId, from }, context: { taskId: r.taskId, runId: r.runId } };
     }
     case "FATAL_ERROR":
       return { ...base, event: { type: r.type, runId: r.runId, error: r.error }, context: { runId: r.runId, error: r.error } };
@@ -589,6 +601,9 @@ async function carryOut(tx: Tx, batchId: string, context: BatchContext, effect: 
       }
       return;
     }
+    case "taskStarted":
+      await tx.$executeRaw`UPDATE tasks SET attempts = attempts + 1, updated_at = now() WHERE id = ${effect.taskId} AND batch_id = ${batchId}::uuid`;
+      return;
     case "deleteBatch":
       return;
   }

@@ -27,6 +27,41 @@ export interface BatchView {
   updated_at: string;
 }
 
+interface ResultRow {
+  document_id: string;
+  name: string;
+  position: number;
+  mime_type: string;
+  stage_status: string | null;
+  stage_error: string | null;
+  token_count: number | null;
+  status: string | null;
+  output: unknown;
+  error: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  latency_ms: number | null;
+  attempts: number | null;
+  run_id: number | null;
+}
+
+/** One document's result as the results export shows it. */
+export interface ResultRecord {
+  document_id: string;
+  name: string;
+  mime_type: string;
+  /** succeeded | failed | cancelled | pending | running, or stage_failed / not_staged when it never reached analysis. */
+  status: string;
+  output: unknown;
+  error: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  document_tokens: number | null;
+  latency_ms: number | null;
+  attempts: number | null;
+  run_id: number | null;
+}
+
 export function presentBatch(b: Batch, documentCount: number): BatchView {
   return {
     id: b.id,
@@ -132,12 +167,49 @@ export function createBatchQueries(prisma: PrismaClient) {
     };
   }
 
+  /**
+   * One result per document, in document order, read in pages so a batch of any size
+   * streams in constant memory: the document's latest task (a retry run's result replaces the
+   * failed one), or why it never reached analysis.
+   */
+  async function* iterateResults(batchId: string, pageSize = 500): AsyncGenerator<ResultRecord> {
+    await assertBatch(batchId);
+    let after = -1;
+    for (;;) {
+      const rows = await prisma.$queryRaw<ResultRow[]>`
+        SELECT d.id::text AS document_id, d.name, d.position, d.mime_type, d.stage_status, d.stage_error, d.token_count,
+               t.status, t.output, t.error, t.input_tokens, t.output_tokens, t.latency_ms, t.attempts, t.run_id
+        FROM documents d
+        LEFT JOIN LATERAL (SELECT * FROM tasks WHERE tasks.document_id = d.id ORDER BY run_id DESC LIMIT 1) t ON true
+        WHERE d.batch_id = ${batchId}::uuid AND d.position > ${after}
+        ORDER BY d.position LIMIT ${pageSize}`;
+      for (const r of rows) {
+        yield {
+          document_id: r.document_id,
+          name: r.name,
+          mime_type: r.mime_type,
+          status: r.status ?? (r.stage_status === "failed" ? "stage_failed" : r.stage_status ?? "not_staged"),
+          output: r.output,
+          error: r.error ?? r.stage_error,
+          input_tokens: r.input_tokens,
+          output_tokens: r.output_tokens,
+          document_tokens: r.token_count,
+          latency_ms: r.latency_ms,
+          attempts: r.attempts,
+          run_id: r.run_id,
+        };
+      }
+      if (rows.length < pageSize) return;
+      after = rows[rows.length - 1]!.position;
+    }
+  }
+
   async function assertBatch(id: string) {
     const n = await prisma.batch.count({ where: { id } });
     if (!n) throw new NotFoundError("Batch", id);
   }
 
-  return { getBatch, listBatches, getDocuments, getHistory, getQueue };
+  return { getBatch, listBatches, getDocuments, getHistory, getQueue, iterateResults };
 }
 
 export type BatchQueries = ReturnType<typeof createBatchQueries>;

@@ -34,6 +34,35 @@ export const configSchema = z.object({
   BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default("25mb"),
   /** Largest single uploaded document, in bytes. */
   MAX_DOCUMENT_BYTES: z.coerce.number().int().min(1).default(20 * 1024 * 1024),
+
+  /** Documents one worker process stages at once. */
+  STAGING_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(4),
+  /** Tasks one worker process analyses at once. */
+  ANALYSIS_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(8),
+  /** Chunk size and overlap, in tokens (o200k_base). */
+  CHUNK_MAX_TOKENS: z.coerce.number().int().min(16).default(1000),
+  CHUNK_OVERLAP_TOKENS: z.coerce.number().int().min(0).default(100),
+  /** How long a worker's lock on a job lasts; a worker that died is noticed after about this long. */
+  JOB_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
+  /** How often the reconciler compares PostgreSQL with Redis, and the outbox is swept. */
+  RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
+  EFFECTS_SWEEP_MS: z.coerce.number().int().min(50).default(1_000),
+
+  /** openai | anthropic | local. Unset: openai when OPENAI_API_KEY or OPENAI_BASE_URL is set, else the offline analyzer. */
+  LLM_PROVIDER: z.enum(["openai", "anthropic", "local"]).optional(),
+  /** Default model; a batch's own `analysis.model` wins. */
+  LLM_MODEL: z.string().min(1).optional(),
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  /** Any OpenAI-compatible server: vLLM, Ollama, LM Studio, llama.cpp, OpenRouter, … */
+  OPENAI_BASE_URL: z.string().url().optional(),
+  ANTHROPIC_API_KEY: z.string().min(1).optional(),
+  LLM_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
+  LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(20).default(5),
+  /** Re-asks when the output is not valid JSON or does not match the batch's schema. */
+  LLM_OUTPUT_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+  /** Limits shared by every worker process (through Redis); unset means none. */
+  LLM_REQUESTS_PER_MINUTE: z.coerce.number().int().min(1).optional(),
+  LLM_TOKENS_PER_MINUTE: z.coerce.number().int().min(1).optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;

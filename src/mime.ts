@@ -1,7 +1,6 @@
 /** Document types by file name, for uploads that do not say (or say only octet-stream). */
 const BY_EXTENSION: Record<string, string> = {
   txt: "text/plain",
-  text: "text/plain",
   md: "text/markdown",
   markdown: "text/markdown",
   html: "text/html",
@@ -16,4 +15,11 @@ const BY_EXTENSION: Record<string, string> = {
 export function inferMimeType(name: string): string | undefined {
   const dot = name.lastIndexOf(".");
   return dot < 0 ? undefined : BY_EXTENSION[name.slice(dot + 1).toLowerCase()];
+}
+
+/** What clients send when they do not know the type; the file name is a better guess then. */
+const GENERIC_TYPES = new Set(["", "application/octet-stream", "binary/octet-stream"]);
+
+export function isGenericMimeType(type: string): boolean {
+  return GENERIC_TYPES.has(type.trim().toLowerCase());
 }

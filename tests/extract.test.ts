@@ -3,7 +3,8 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Document, HeadingLevel, Packer, Paragraph } from "docx";
 import { PDFDocument, StandardFonts } from "pdf-lib";
-import { ExtractionError, extractText, inferMimeType } from "../src/workers/extract";
+import { inferMimeType } from "../src/mime";
+import { ExtractionError, extractText } from "../src/workers/extract";
 
 const DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
 const FIXTURES = path.join(__dirname, "fixtures", "documents");

@@ -106,3 +106,15 @@ test("pause withdraws queued jobs: withdrawn tasks go back to pending, and resum
   await finishTasks(d(), id);
   expect(await h.db.prisma.batch.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: "COMPLETED", succeeded: 2 });
 });
+
+test("a task may start only while its batch runs: TASK_STARTED is accepted in ANALYZING.running and ignored once paused", async () => {
+  const id = await batchIn(d(), "ANALYZING.running");
+  const [first, second] = await runningTasks(h.db.prisma, id);
+  const started = await h.engine.service.report({ type: "TASK_STARTED", batchId: id, runId: 1, taskId: first!.id });
+  expect(started.outcome).toBe("accepted");
+  expect((await h.db.prisma.task.findUniqueOrThrow({ where: { id: first!.id } })).attempts).toBe(1);
+  await h.engine.service.requestStateChange(id, "pause");
+  const refused = await h.engine.service.report({ type: "TASK_STARTED", batchId: id, runId: 1, taskId: second!.id });
+  expect(refused.outcome).toBe("ignored");
+  expect((await h.db.prisma.task.findUniqueOrThrow({ where: { id: second!.id } })).attempts).toBe(0);
+});

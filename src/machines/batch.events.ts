@@ -56,6 +56,7 @@ export const machineEventSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("START") }),
   z.object({ type: z.literal("DOCUMENT_STAGED"), runId, documentId: z.string(), from: prior }),
   z.object({ type: z.literal("DOCUMENT_STAGE_FAILED"), runId, documentId: z.string(), from: prior, error }),
+  z.object({ type: z.literal("TASK_STARTED"), runId, taskId: z.string(), from: prior }),
   z.object({ type: z.literal("TASK_COMPLETED"), runId, taskId: z.string(), from: prior }),
   z.object({ type: z.literal("TASK_FAILED"), runId, taskId: z.string(), from: prior, error }),
   z.object({ type: z.literal("FATAL_ERROR"), runId, error }),
@@ -88,6 +89,8 @@ export const workerReportSchema = z.discriminatedUnion("type", [
     textSha256: z.string().regex(/^[0-9a-f]{64}$/),
   }),
   z.object({ type: z.literal("DOCUMENT_STAGE_FAILED"), ...reportBase, documentId: z.uuid(), error }),
+  /** A worker asks to start a task. Accepted only while the batch runs, so nothing starts after a pause is accepted. */
+  z.object({ type: z.literal("TASK_STARTED"), ...reportBase, taskId: z.string().min(1) }),
   z.object({
     type: z.literal("TASK_COMPLETED"),
     ...reportBase,
@@ -96,7 +99,6 @@ export const workerReportSchema = z.discriminatedUnion("type", [
     inputTokens: count.optional(),
     outputTokens: count.optional(),
     latencyMs: count.optional(),
-    attempts: count.optional(),
   }),
   z.object({
     type: z.literal("TASK_FAILED"),
@@ -104,7 +106,6 @@ export const workerReportSchema = z.discriminatedUnion("type", [
     taskId: z.string().min(1),
     error,
     latencyMs: count.optional(),
-    attempts: count.optional(),
   }),
   z.object({ type: z.literal("FATAL_ERROR"), ...reportBase, error }),
   z.object({

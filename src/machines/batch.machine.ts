@@ -64,6 +64,7 @@ export type Effect =
   | { type: "cancelPending"; runId: number; kind: WorkKind }
   | { type: "withdrawJobs"; runId: number; kind: WorkKind }
   | { type: "releaseWithdrawn"; runId: number; kind: WorkKind; to: "pending" | "cancelled" }
+  | { type: "taskStarted"; runId: number; taskId: string }
   | { type: "deleteBatch" };
 export type EffectType = Effect["type"];
 
@@ -103,6 +104,11 @@ export const batchMachine = setup({
   },
   actions: {
     deleteBatch: emit({ type: "deleteBatch" }),
+    startTask: emit(({ context, event }) => ({
+      type: "taskStarted" as const,
+      runId: context.runId,
+      taskId: event.type === "TASK_STARTED" ? event.taskId : "",
+    })),
     addDocuments: assign({
       documents: ({ context, event }) => context.documents + (event.type === "DOCUMENTS_ADDED" ? event.count : 0),
     }),
@@ -191,10 +197,13 @@ export const batchMachine = setup({
     isCurrentRun: ({ context, event }) => "runId" in event && event.runId === context.runId,
     /** A report of the current run for a unit that is still open: the first report counts, later ones do not. */
     isOpenReport: ({ context, event }) => {
-      if (!("from" in event) || event.runId !== context.runId || !isOpen(event.from)) return false;
+      if (!("from" in event) || event.type === "TASK_STARTED" || event.runId !== context.runId || !isOpen(event.from)) return false;
       const counts = context[counterOf(reportKind(event))];
       return counts[event.from as "pending" | "running"] > 0;
     },
+    /** A dispatched task of the current run may start; the first start and restarts after a crash alike. */
+    canStartTask: ({ context, event }) =>
+      event.type === "TASK_STARTED" && event.runId === context.runId && event.from === "running",
     canWithdraw: ({ context, event }) =>
       event.type === "JOBS_WITHDRAWN" &&
       event.runId === context.runId &&
@@ -283,6 +292,7 @@ export const batchMachine = setup({
             { guard: "tasksDone", target: "#batch.COMPLETED" },
           ],
           on: {
+            TASK_STARTED: { guard: "canStartTask", actions: "startTask" },
             TASK_COMPLETED: { guard: "isOpenReport", actions: ["settleReport", "refillTasks"] },
             TASK_FAILED: { guard: "isOpenReport", actions: ["settleReport", "refillTasks"] },
             JOBS_WITHDRAWN: { guard: "canWithdraw", actions: ["withdrawnToPending", "refillTasks"] },

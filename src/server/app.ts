@@ -10,7 +10,9 @@ import { createApiRouter, type RoutesDeps } from "./routes";
 export interface AppDeps extends RoutesDeps {
   logger: Logger;
   bodyLimit: string;
-  /** Further surfaces mounted beside the API (UI, dashboard, live stream), path → router. */
+  /** Further routers under /api (the live stream). */
+  apiMounts?: Router[];
+  /** Further surfaces mounted beside the API (UI, dashboard, visualizer), path → router. */
   mounts?: Record<string, Router | express.Handler>;
 }
 
@@ -20,6 +22,7 @@ export function createApp(deps: AppDeps): Express {
   app.set("json replacer", (_key: string, value: unknown) => (typeof value === "bigint" ? value.toString() : value));
   app.use(express.json({ limit: deps.bodyLimit }));
   app.use("/api", createApiRouter(deps));
+  for (const router of deps.apiMounts ?? []) app.use("/api", router);
   app.use("/api", (req, _res, next) => next(new NotFoundError("Route", `${req.method} ${req.originalUrl}`)));
   for (const [path, handler] of Object.entries(deps.mounts ?? {})) app.use(path, handler);
   app.use(errorHandler(deps.logger));

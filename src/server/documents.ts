@@ -1,7 +1,7 @@
 /** Turns uploaded documents (inline JSON or multipart files) into stored documents. */
 import { PayloadTooLargeError, ValidationError } from "../errors";
 import type { NewDocument } from "../actor-store";
-import { inferMimeType } from "../mime";
+import { inferMimeType, isGenericMimeType } from "../mime";
 import type { DocumentInput } from "./http-schemas";
 
 export interface UploadedFile {
@@ -10,10 +10,8 @@ export interface UploadedFile {
   buffer: Buffer;
 }
 
-const GENERIC_MIME = new Set(["application/octet-stream", ""]);
-
 function mimeFor(name: string, given: string | undefined, field: string): string {
-  const mime = given && !GENERIC_MIME.has(given) ? given : inferMimeType(name);
+  const mime = given && !isGenericMimeType(given) ? given : inferMimeType(name);
   if (!mime) throw new ValidationError(`${field}: cannot tell the type of "${name}"; give mime_type`);
   return mime.toLowerCase();
 }

@@ -92,6 +92,10 @@ export const historyQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(5000).default(1000),
 });
 
+export const resultsQuerySchema = z.object({
+  format: z.enum(["json", "jsonl", "csv"]).default("json"),
+});
+
 export const reorderSchema = z.object({
   batch_id: z.uuid(),
   position: z.number().int().min(1),

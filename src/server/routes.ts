@@ -16,7 +16,9 @@ import {
   listQuerySchema,
   namedActionBodySchema,
   reorderSchema,
+  resultsQuerySchema,
 } from "./http-schemas";
+import { streamResults } from "./results";
 
 export interface RoutesDeps {
   service: BatchService;
@@ -194,6 +196,11 @@ export function createApiRouter({ service, queries, config }: RoutesDeps): Route
   router.get("/batches/:id/history", async (req, res) => {
     const q = parse(historyQuerySchema, req.query, "query");
     res.json({ success: true, history: await queries.getHistory(id(req), { afterSeq: q.after_seq, limit: q.limit }) });
+  });
+
+  router.get("/batches/:id/results", async (req, res) => {
+    const { format } = parse(resultsQuerySchema, req.query, "query");
+    await streamResults(res, id(req), format, queries.iterateResults(id(req)));
   });
 
   router.get("/queue", async (_req, res) => {

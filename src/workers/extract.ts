@@ -6,6 +6,7 @@ import { convert, type HtmlToTextOptions } from "html-to-text";
 import mammoth from "mammoth";
 import { Marked } from "marked";
 import { extractText as extractPdfText, getDocumentProxy, getResolvedPDFJS } from "unpdf";
+import { inferMimeType, isGenericMimeType } from "../mime";
 
 /** Why a document yielded no text. Every one is permanent: retrying the same bytes cannot help. */
 export type ExtractionErrorCode = "unsupported_type" | "empty_text" | "corrupt_file";
@@ -23,23 +24,8 @@ export class ExtractionError extends Error {
 
 const DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
 
-const MIME_BY_EXTENSION: Readonly<Record<string, string>> = {
-  txt: "text/plain",
-  md: "text/markdown",
-  markdown: "text/markdown",
-  html: "text/html",
-  htm: "text/html",
-  pdf: "application/pdf",
-  docx: DOCX,
-  json: "application/json",
-  csv: "text/csv",
-};
-
 /** Our own instance, so extensions another module registers on the global `marked` do not change our text. */
 const markdown = new Marked();
-
-/** What clients send when they do not know the type; the file name is a better guess then. */
-const GENERIC_TYPES = new Set(["", "application/octet-stream", "binary/octet-stream"]);
 
 const HTML_OPTIONS: HtmlToTextOptions = {
   // Lines are left whole: chunking finds paragraphs by blank lines, and wrapping would only add noise.
@@ -58,16 +44,6 @@ const HTML_OPTIONS: HtmlToTextOptions = {
 };
 
 /**
- * The MIME type Tranche assumes for a file name, by extension (case-insensitive).
- * @returns `undefined` for extensions Tranche cannot read.
- */
-export function inferMimeType(name: string): string | undefined {
-  const dot = name.lastIndexOf(".");
-  if (dot < 0) return undefined;
-  return MIME_BY_EXTENSION[name.slice(dot + 1).toLowerCase()];
-}
-
-/**
  * Extracts a document's text and normalizes it: NFC, LF line ends, runs of spaces and tabs made one space,
  * no space at either end of a line, at most one blank line in a row, trimmed. Markdown and HTML come out as
  * plain text with headings, paragraphs and list items on lines of their own; link text stays, URLs and images go.
@@ -81,7 +57,7 @@ export function inferMimeType(name: string): string | undefined {
  */
 export async function extractText(content: Buffer, mimeType: string, name: string): Promise<string> {
   const declared = mimeType.split(";")[0]!.trim().toLowerCase();
-  const type = GENERIC_TYPES.has(declared) ? (inferMimeType(name) ?? declared) : declared;
+  const type = isGenericMimeType(declared) ? (inferMimeType(name) ?? declared) : declared;
   const text = normalizeText(await extractRaw(content, type, name, mimeType));
   if (text === "") throw new ExtractionError("empty_text", `${name}: no text after extraction`);
   return text;

@@ -1,0 +1,89 @@
+/**
+ * The analysis processor: asks the batch whether its task may start (so nothing starts
+ * after a pause is accepted), calls the provider with the batch's analysis definition and
+ * the document's chunks, and reports the result. Writes nothing itself.
+ */
+import type { Job } from "bullmq";
+import type { BatchService } from "../batch-service";
+import type { PrismaClient } from "../db";
+import type { Chunk } from "../machines/batch.events";
+import type { Logger } from "../logger";
+import { isLastAttempt } from "./jobs";
+import { AuthenticationError, ProviderError, type Provider } from "./providers/provider";
+import type { AnalysisJob } from "./queues";
+
+export interface AnalysisDeps {
+  prisma: PrismaClient;
+  service: BatchService;
+  logger: Logger;
+  /** The provider for a batch's analysis definition (its `provider` field may pick one). */
+  providerFor(analysis: BatchAnalysis): Provider;
+}
+
+/** The analysis definition as stored with the batch (snake_case, as the API takes it). */
+export interface BatchAnalysis {
+  instructions: string;
+  output_schema?: Record<string, unknown>;
+  provider?: "openai" | "anthropic" | "local";
+  model?: string;
+  temperature?: number;
+  max_tokens?: number;
+}
+
+export function createAnalysisProcessor({ prisma, service, logger, providerFor }: AnalysisDeps) {
+  return async (job: Job<AnalysisJob>, _token?: string, signal?: AbortSignal): Promise<string> => {
+    const { batchId, runId, taskId } = job.data;
+    const log = logger.child({ batchId, taskId, jobId: job.id });
+    const start = await service.report({ type: "TASK_STARTED", batchId, runId, taskId });
+    if (start.outcome !== "accepted") {
+      // The batch is paused, cancelled or failed, or the task is done: hand the job back.
+      if (start.outcome === "ignored") await service.report({ type: "JOBS_WITHDRAWN", batchId, runId, kind: "analysis", ids: [taskId] });
+      return `not started: ${start.reason ?? start.outcome}`;
+    }
+    const task = await prisma.task.findUnique({
+      where: { id: taskId },
+      select: { document: { select: { name: true, chunks: true } }, batch: { select: { analysis: true } } },
+    });
+    if (!task) return "skipped: task deleted";
+    const analysis = task.batch.analysis as unknown as BatchAnalysis;
+    const provider = providerFor(analysis);
+    const started = performance.now();
+    try {
+      const result = await provider.analyze({
+        instructions: analysis.instructions,
+        outputSchema: analysis.output_schema,
+        model: analysis.model,
+        temperature: analysis.temperature,
+        maxTokens: analysis.max_tokens,
+        documentName: task.document.name,
+        chunks: ((task.document.chunks ?? []) as unknown as Chunk[]).map((c) => ({ index: c.index, text: c.text })),
+        signal,
+      });
+      const r = await service.handleTaskCompletion({
+        type: "TASK_COMPLETED",
+        batchId,
+        runId,
+        taskId,
+        output: result.output,
+        inputTokens: result.inputTokens,
+        outputTokens: result.outputTokens,
+        latencyMs: Math.round(performance.now() - started),
+      });
+      return r.outcome;
+    } catch (err) {
+      const latencyMs = Math.round(performance.now() - started);
+      const error = err instanceof Error ? err.message : String(err);
+      if (err instanceof AuthenticationError) {
+        // Bad credentials fail every task alike: fail the batch once, clearly.
+        log.error({ err }, "provider rejected the credentials");
+        await service.report({ type: "FATAL_ERROR", batchId, runId, error: `${provider.name}: ${error}` });
+      } else if ((err instanceof ProviderError ? err.retryable : true) && !isLastAttempt(job) && !signal?.aborted) {
+        // Worth another go later: BullMQ runs the job again after a backoff.
+        throw err;
+      }
+      log.warn({ err }, "task failed");
+      const r = await service.handleTaskFailure({ type: "TASK_FAILED", batchId, runId, taskId, error, latencyMs });
+      return r.outcome;
+    }
+  };
+}

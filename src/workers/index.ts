@@ -1,0 +1,139 @@
+/**
+ * `startBackground(deps)`: what a Tranche process runs besides HTTP. Every process runs the
+ * effects relay (after its own commits and on a sweep) and the reconciler; worker processes
+ * also run the staging and analysis workers. `close()` stops taking work, lets running jobs
+ * finish, flushes the outbox and closes every connection it opened.
+ */
+import { Worker } from "bullmq";
+import { Redis } from "ioredis";
+import type { Config } from "../config";
+import type { PrismaClient } from "../db";
+import type { Engine } from "../engine";
+import type { Logger } from "../logger";
+import { createAnalysisProcessor, type BatchAnalysis } from "./analysis.worker";
+import { createEffectsRelay } from "./effects-relay";
+import { createRateLimiter, selectProvider, type Provider } from "./providers";
+import { createQueues, QUEUE_NAMES, type AnalysisJob, type StagingJob } from "./queues";
+import { createReconciler } from "./reconciler";
+import { createStagingProcessor } from "./staging.worker";
+
+export type BackgroundConfig = Pick<
+  Config,
+  | "REDIS_URL"
+  | "QUEUE_PREFIX"
+  | "STAGING_CONCURRENCY"
+  | "ANALYSIS_CONCURRENCY"
+  | "CHUNK_MAX_TOKENS"
+  | "CHUNK_OVERLAP_TOKENS"
+  | "JOB_LOCK_MS"
+  | "RECONCILE_INTERVAL_MS"
+  | "EFFECTS_SWEEP_MS"
+  | "LLM_PROVIDER"
+  | "LLM_MODEL"
+  | "OPENAI_API_KEY"
+  | "OPENAI_BASE_URL"
+  | "ANTHROPIC_API_KEY"
+  | "LLM_TIMEOUT_MS"
+  | "LLM_MAX_RETRIES"
+  | "LLM_OUTPUT_RETRIES"
+  | "LLM_REQUESTS_PER_MINUTE"
+  | "LLM_TOKENS_PER_MINUTE"
+>;
+
+export interface BackgroundDeps {
+  prisma: PrismaClient;
+  engine: Engine;
+  config: BackgroundConfig;
+  logger: Logger;
+  /** Run the staging and analysis workers in this process (API-only processes do not). */
+  runWorkers: boolean;
+}
+
+export async function startBackground({ prisma, engine, config, logger, runWorkers }: BackgroundDeps) {
+  const redisOptions = { maxRetriesPerRequest: null, lazyConnect: false } as const;
+  const connection = new Redis(config.REDIS_URL, redisOptions);
+  const subscriber = new Redis(config.REDIS_URL, redisOptions);
+  const queues = createQueues(connection, config.QUEUE_PREFIX);
+  const abortChannel = `${config.QUEUE_PREFIX}:abort`;
+  const relay = createEffectsRelay({ prisma, queues, service: engine.service, logger: logger.child({ component: "relay" }), publisher: connection, abortChannel });
+  const reconciler = createReconciler({ prisma, queues, service: engine.service, relay, logger: logger.child({ component: "reconciler" }) });
+
+  const kick = () => relay.drain().catch((err: unknown) => logger.error({ err }, "effects relay failed"));
+  const unsubscribe = engine.onCommit((commit) => {
+    if (commit.outboxIds.length) void kick();
+  });
+
+  const workers: Worker[] = [];
+  if (runWorkers) {
+    const limiter = createRateLimiter({
+      redis: connection,
+      prefix: `${config.QUEUE_PREFIX}:llm-limit`,
+      requestsPerMinute: config.LLM_REQUESTS_PER_MINUTE,
+      tokensPerMinute: config.LLM_TOKENS_PER_MINUTE,
+    });
+    const providers = new Map<string, Provider>();
+    const providerFor = (analysis: BatchAnalysis) => {
+      const kind = analysis.provider ?? "default";
+      let provider = providers.get(kind);
+      if (!provider) {
+        const choice = analysis.provider ? { ...config, LLM_PROVIDER: analysis.provider } : config;
+        provider = selectProvider(choice, { limiter, logger: logger.child({ component: "provider" }) });
+        providers.set(kind, provider);
+        logger.info({ provider: provider.name, for: kind }, "LLM provider ready");
+      }
+      return provider;
+    };
+    const common = { connection, prefix: config.QUEUE_PREFIX, lockDuration: config.JOB_LOCK_MS, stalledInterval: Math.max(500, Math.floor(config.JOB_LOCK_MS / 2)) };
+    workers.push(
+      new Worker<StagingJob>(
+        QUEUE_NAMES.staging,
+        createStagingProcessor({
+          prisma,
+          service: engine.service,
+          logger: logger.child({ component: "staging" }),
+          chunking: { maxTokens: config.CHUNK_MAX_TOKENS, overlapTokens: config.CHUNK_OVERLAP_TOKENS },
+        }),
+        { ...common, concurrency: config.STAGING_CONCURRENCY },
+      ),
+      new Worker<AnalysisJob>(
+        QUEUE_NAMES.analysis,
+        createAnalysisProcessor({ prisma, service: engine.service, logger: logger.child({ component: "analysis" }), providerFor }),
+        { ...common, concurrency: config.ANALYSIS_CONCURRENCY },
+      ),
+    );
+    for (const w of workers) w.on("error", (err) => logger.error({ err, queue: w.name }, "worker error"));
+    // Jobs of a cancelled or failed batch that are mid-flight: abort them where they run.
+    await subscriber.subscribe(abortChannel);
+    subscriber.on("message", (_channel: string, message: string) => {
+      const { jobIds } = JSON.parse(message) as { jobIds: string[] };
+      for (const w of workers) for (const id of jobIds) w.cancelJob(id, "batch cancelled");
+    });
+  }
+
+  const timers = [
+    setInterval(() => void kick(), config.EFFECTS_SWEEP_MS),
+    setInterval(() => {
+      reconciler.reconcile().catch((err: unknown) => logger.error({ err }, "reconcile failed"));
+    }, config.RECONCILE_INTERVAL_MS),
+    setInterval(() => {
+      relay.prune().catch((err: unknown) => logger.error({ err }, "pruning the outbox failed"));
+    }, 3_600_000),
+  ];
+  await reconciler.reconcile();
+
+  return {
+    queues,
+    relay,
+    reconciler,
+    async close() {
+      for (const t of timers) clearInterval(t);
+      unsubscribe();
+      await Promise.all(workers.map((w) => w.close()));
+      await relay.drain().catch((err: unknown) => logger.error({ err }, "final outbox flush failed"));
+      await queues.close();
+      await Promise.all([connection.quit(), subscriber.quit()]);
+    },
+  };
+}
+
+export type Background = Awaited<ReturnType<typeof startBackground>>;

@@ -1,0 +1,59 @@
+/**
+ * The job registry: every queue Tranche uses, its payload type and how its job ids are made.
+ * Job ids are derived from stable keys (no `:`, never a bare integer), so enqueueing the same
+ * unit twice is harmless: BullMQ ignores a duplicate id while the job exists.
+ */
+import { Queue, type ConnectionOptions, type DefaultJobOptions } from "bullmq";
+
+/** Stage (extract, chunk, encode) one document of one run. */
+export interface StagingJob {
+  batchId: string;
+  runId: number;
+  documentId: string;
+}
+
+/** Analyse one task (one document of one run). */
+export interface AnalysisJob {
+  batchId: string;
+  runId: number;
+  taskId: string;
+}
+
+export const QUEUE_NAMES = { staging: "staging", analysis: "analysis" } as const;
+
+export const jobIds = {
+  staging: (j: StagingJob) => `stage-${j.batchId}-r${j.runId}-${j.documentId}`,
+  analysis: (j: Pick<AnalysisJob, "taskId">) => `task-${j.taskId}`,
+};
+
+/**
+ * attempts: how often BullMQ runs a job that throws (a stalled job — its worker died — is
+ * run again too). Completed jobs are kept a while for the dashboard, then trimmed.
+ */
+export const defaultJobOptions: DefaultJobOptions = {
+  attempts: 3,
+  backoff: { type: "exponential", delay: 1000 },
+  removeOnComplete: { count: 2000, age: 24 * 3600 },
+  removeOnFail: { count: 5000, age: 7 * 24 * 3600 },
+};
+
+export interface Queues {
+  staging: Queue<StagingJob>;
+  analysis: Queue<AnalysisJob>;
+  all: Queue[];
+  close(): Promise<void>;
+}
+
+export function createQueues(connection: ConnectionOptions, prefix: string): Queues {
+  const staging = new Queue<StagingJob>(QUEUE_NAMES.staging, { connection, prefix, defaultJobOptions });
+  const analysis = new Queue<AnalysisJob>(QUEUE_NAMES.analysis, { connection, prefix, defaultJobOptions });
+  const all = [staging, analysis] as Queue[];
+  return {
+    staging,
+    analysis,
+    all,
+    close: async () => {
+      await Promise.all(all.map((q) => q.close()));
+    },
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * The reconciler: PostgreSQL says which units are dispatched; Redis should hold a job for
+ * each. At start and periodically it re-enqueues what Redis lacks (a Redis that lost all its
+ * data included), sweeps the outbox, and starts queued batches when slots are free.
+ */
+import type { BatchService } from "../batch-service";
+import type { PrismaClient } from "../db";
+import type { Logger } from "../logger";
+import type { EffectsRelay } from "./effects-relay";
+import { jobIds, type Queues } from "./queues";
+
+export interface ReconcilerDeps {
+  prisma: PrismaClient;
+  queues: Queues;
+  service: BatchService;
+  relay: EffectsRelay;
+  logger: Logger;
+}
+
+/** Job states that mean the job will still run (or is running). */
+const ALIVE = new Set(["active", "waiting", "delayed", "prioritized", "waiting-children", "wait"]);
+
+export function createReconciler({ prisma, queues, service, relay, logger }: ReconcilerDeps) {
+  async function reconcile(): Promise<{ requeued: number }> {
+    await relay.drain();
+    await service.promoteQueued();
+    let requeued = 0;
+
+    const staging = await prisma.batch.findMany({ where: { status: "STAGING" }, select: { id: true, runId: true } });
+    for (const b of staging) {
+      const docs = await prisma.document.findMany({ where: { batchId: b.id, stageRunId: b.runId, stageStatus: "running" }, select: { id: true } });
+      for (const d of docs) {
+        const data = { batchId: b.id, runId: b.runId, documentId: d.id };
+        if (await ensureJob(queues.staging, jobIds.staging(data), "stage", data)) requeued++;
+      }
+    }
+
+    const running = await prisma.batch.findMany({ where: { status: "ANALYZING", substate: "running" }, select: { id: true, runId: true } });
+    for (const b of running) {
+      const tasks = await prisma.task.findMany({ where: { batchId: b.id, runId: b.runId, status: "running" }, select: { id: true } });
+      for (const t of tasks) {
+        const data = { batchId: b.id, runId: b.runId, taskId: t.id };
+        if (await ensureJob(queues.analysis, jobIds.analysis(data), "analyse", data)) requeued++;
+      }
+    }
+    if (requeued) logger.warn({ requeued }, "re-enqueued jobs that Redis had lost");
+    return { requeued };
+  }
+
+  /** Adds the job when Redis has no live job of that id; true when it did. */
+  async function ensureJob<T>(queue: { getJobState(id: string): Promise<string>; remove(id: string): Promise<number>; add(name: string, data: T, opts: { jobId: string }): Promise<unknown> }, jobId: string, name: string, data: T) {
+    const state = await queue.getJobState(jobId);
+    if (ALIVE.has(state)) return false;
+    // Completed or failed while the database still calls it dispatched: its report never
+    // committed (a crash in between), so it has to run again.
+    if (state !== "unknown") await queue.remove(jobId);
+    await queue.add(name, data, { jobId });
+    return true;
+  }
+
+  return { reconcile };
+}
+
+export type Reconciler = ReturnType<typeof createReconciler>;
