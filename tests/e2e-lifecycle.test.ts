@@ -2,7 +2,7 @@
 import request from "supertest";
 import { replies } from "./support/fake-llm";
 import { act, documentOf, uploadBatch } from "./support/e2e";
-import { createSystem, waitForStatus, type TestSystem } from "./support/system";
+import { createSystem, waitFor, waitForStatus, type TestSystem } from "./support/system";
 
 let s: TestSystem;
 beforeAll(async () => {
@@ -110,4 +110,26 @@ test("retry-failed sends only the failed documents to the provider again", async
   expect(retried).toEqual(["doc-001.txt", "doc-002.txt"]);
   const results = (await request(s.app).get(`/api/batches/${id}/results`).expect(200)).body.results;
   expect(results.map((r: { status: string }) => r.status)).toEqual(Array(6).fill("succeeded"));
+});
+
+test("cancel aborts the provider calls in flight, and the aborted tasks count as cancelled", async () => {
+  s.fake.setBehaviour({ latencyMs: 20_000 });
+  const id = await uploadBatch(s, { texts: 6 });
+  await act(s, id, "stage");
+  await waitForStatus(s, id, "STAGED");
+  const before = s.fake.requests.length;
+  await act(s, id, "run");
+  await s.fake.waitForRequests(before + 3);
+  const cancelledAt = Date.now();
+  await act(s, id, "cancel");
+  const settled = await waitFor("the aborted tasks to be handed back", async () => {
+    const b = await s.db.prisma.batch.findUniqueOrThrow({ where: { id } });
+    return b.running === 0 ? b : undefined;
+  }, 10_000);
+  // Before the system's 5 s request timeout could end them, let alone the provider's 20 s
+  // answer: the calls were aborted, not waited out.
+  expect(Date.now() - cancelledAt).toBeLessThan(4_000);
+  expect(settled).toMatchObject({ status: "CANCELLED", total: 6, succeeded: 0, failed: 0, cancelled: 6 });
+  expect(s.fake.requests.slice(before).every((r) => r.status === 0)).toBe(true);
+  s.fake.setBehaviour({});
 });

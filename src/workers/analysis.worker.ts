@@ -71,13 +71,19 @@ export function createAnalysisProcessor({ prisma, service, logger, providerFor }
       });
       return r.outcome;
     } catch (err) {
+      if (signal?.aborted) {
+        // Aborted because the batch was cancelled or failed: the task did not run to an
+        // answer, so it is handed back (and counted cancelled), not failed.
+        await service.report({ type: "JOBS_WITHDRAWN", batchId, runId, kind: "analysis", ids: [taskId] });
+        return "aborted";
+      }
       const latencyMs = Math.round(performance.now() - started);
       const error = err instanceof Error ? err.message : String(err);
       if (err instanceof AuthenticationError) {
         // Bad credentials fail every task alike: fail the batch once, clearly.
         log.error({ err }, "provider rejected the credentials");
         await service.report({ type: "FATAL_ERROR", batchId, runId, error: `${provider.name}: ${error}` });
-      } else if ((err instanceof ProviderError ? err.retryable : true) && !isLastAttempt(job) && !signal?.aborted) {
+      } else if ((err instanceof ProviderError ? err.retryable : true) && !isLastAttempt(job)) {
         // Worth another go later: BullMQ runs the job again after a backoff.
         throw err;
       }
