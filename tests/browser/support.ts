@@ -10,7 +10,12 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
 import { createApp } from "../../src/server/app";
+import { createDashboardRouter } from "../../src/server/dashboard";
+import { createQueues } from "../../src/workers/queues";
+import { redisUrl } from "../support/urls";
 import { createLiveStream } from "../../src/server/live";
 import { createMachineRouter } from "../../src/server/machine-view";
 import { createUiRouter, ensureUiBuilt } from "../../src/server/ui";
@@ -41,10 +46,20 @@ export interface Tranche {
 export async function startTranche(): Promise<Tranche> {
   const distDir = mkdtempSync(path.join(os.tmpdir(), "tranche-ui-"));
   const harness = await createHarness();
+  const closers: (() => Promise<void>)[] = [];
   try {
     if (!(await ensureUiBuilt(distDir, testLogger))) throw new Error("the UI did not build: run `npm run ui:build` to see why");
     const { engine } = harness;
     const live = await createLiveStream({ databaseUrl: harness.db.url, prisma: harness.db.prisma, logger: testLogger });
+    const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+    const prefix = `tb${randomBytes(4).toString("hex")}`;
+    const queues = createQueues(redis, prefix);
+    closers.push(async () => {
+      await queues.close();
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length) await redis.del(...keys);
+      await redis.quit();
+    });
     const app = createApp({
       ...engine,
       config: testConfig,
@@ -52,6 +67,7 @@ export async function startTranche(): Promise<Tranche> {
       bodyLimit: "5mb",
       apiMounts: [live.router],
       mounts: {
+        "/admin/queues": createDashboardRouter(queues.all),
         "/machine": createMachineRouter({
           getBatch: (id) => engine.queries.getBatch(id),
           getHistory: (id) => engine.queries.getHistory(id, { afterSeq: 0, limit: 100_000 }),
@@ -78,11 +94,13 @@ export async function startTranche(): Promise<Tranche> {
       stop,
       async close() {
         await stop();
+        for (const close of closers) await close();
         await harness.close();
         rmSync(distDir, { recursive: true, force: true });
       },
     };
   } catch (err) {
+    for (const close of closers) await close();
     await harness.close();
     rmSync(distDir, { recursive: true, force: true });
     throw err;

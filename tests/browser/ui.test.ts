@@ -1,4 +1,4 @@
-// The web UI in a real browser against a real Tranche: upload documents into a new batch, stage and run it from the table, watch progress move without a reload, pause and resume, see a refused action's reason, read the batch's documents and history, follow it in the machine visualizer, reorder the queue, fall back to polling without the live stream, and notice an unreachable server.
+// The web UI in a real browser against a real Tranche (the operators' BullMQ dashboard included): upload documents into a new batch, stage and run it from the table, watch progress move without a reload, pause and resume, see a refused action's reason, read the batch's documents and history, follow it in the machine visualizer, reorder the queue, fall back to polling without the live stream, and notice an unreachable server.
 import type { Browser, Locator, Page } from "playwright-core";
 import { createBatch, finishTasks, runningTasks, stageAll } from "../support/drive";
 import { describeInBrowser, launchBrowser, screenshot, startTranche, type Tranche } from "./support";
@@ -228,6 +228,18 @@ describeInBrowser("the web UI", () => {
       await untilText("progress seen by polling", progress, /3 succeeded/);
     } finally {
       await polling.close();
+    }
+  });
+
+  test("operators get the BullMQ dashboard over Tranche's queues", async () => {
+    const dashboard = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    try {
+      await dashboard.goto(`${tranche.url}/admin/queues`);
+      await until("the dashboard's queues", async () => /staging/.test(await dashboard.innerText("body")) && /analysis/.test(await dashboard.innerText("body")));
+      expect(await dashboard.title()).toMatch(/Tranche queues/);
+      await screenshot(dashboard, "dashboard");
+    } finally {
+      await dashboard.close();
     }
   });
 
