@@ -159,6 +159,13 @@ interface Prepared {
   ignoredBecause?: string;
 }
 
+/** One transaction's state: whether it holds the queue lock, and the commits to announce after it. */
+interface Session {
+  tx: Tx;
+  withQueueLock: boolean;
+  commits: Commit[];
+}
+
 const isQueueMember = (s: BatchSnapshot) => stateOf(s).status === "ANALYZING";
 const isQueued = (s: BatchSnapshot) => {
   const { status, substate } = stateOf(s);
@@ -245,12 +252,6 @@ export function createActorStore(deps: ActorStoreDeps) {
     }
   }
 
-  interface Session {
-    tx: Tx;
-    withQueueLock: boolean;
-    commits: Commit[];
-  }
-
   async function applyToBatch(session: Session, batchId: string, submissions: Submission[]) {
     const { tx } = session;
     const [row] = await tx.$queryRaw<BatchRow[]>`
@@ -333,7 +334,8 @@ export function createActorStore(deps: ActorStoreDeps) {
       await tx.$executeRaw`DELETE FROM batches WHERE id = ${batchId}::uuid`;
     } else {
       const ctx = snapshot.context;
-      await tx.batch.update({
+      // updateMany, not update: it returns a count instead of the whole row and its snapshot.
+      await tx.batch.updateMany({
         where: { id: batchId },
         data: {
           snapshot: toStored(snapshot) as Prisma.InputJsonValue,
