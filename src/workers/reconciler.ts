@@ -31,7 +31,9 @@ export function createReconciler({ prisma, queues, service, relay, logger }: Rec
       const docs = await prisma.document.findMany({ where: { batchId: b.id, stageRunId: b.runId, stageStatus: "running" }, select: { id: true } });
       for (const d of docs) {
         const data = { batchId: b.id, runId: b.runId, documentId: d.id };
-        if (await ensureJob(queues.staging, jobIds.staging(data), "stage", data)) requeued++;
+        const stillRunning = async () =>
+          (await prisma.document.count({ where: { id: d.id, stageRunId: b.runId, stageStatus: "running" } })) > 0;
+        if (await ensureJob(queues.staging, jobIds.staging(data), "stage", data, stillRunning)) requeued++;
       }
     }
 
@@ -40,7 +42,8 @@ export function createReconciler({ prisma, queues, service, relay, logger }: Rec
       const tasks = await prisma.task.findMany({ where: { batchId: b.id, runId: b.runId, status: "running" }, select: { id: true } });
       for (const t of tasks) {
         const data = { batchId: b.id, runId: b.runId, taskId: t.id };
-        if (await ensureJob(queues.analysis, jobIds.analysis(data), "analyse", data)) requeued++;
+        const stillRunning = async () => (await prisma.task.count({ where: { id: t.id, status: "running" } })) > 0;
+        if (await ensureJob(queues.analysis, jobIds.analysis(data), "analyse", data, stillRunning)) requeued++;
       }
     }
     if (requeued) logger.warn({ requeued }, "re-enqueued jobs that Redis had lost");
@@ -48,12 +51,22 @@ export function createReconciler({ prisma, queues, service, relay, logger }: Rec
   }
 
   /** Adds the job when Redis has no live job of that id; true when it did. */
-  async function ensureJob<T>(queue: { getJobState(id: string): Promise<string>; remove(id: string): Promise<number>; add(name: string, data: T, opts: { jobId: string }): Promise<unknown> }, jobId: string, name: string, data: T) {
+  async function ensureJob<T>(
+    queue: { getJobState(id: string): Promise<string>; remove(id: string): Promise<number>; add(name: string, data: T, opts: { jobId: string }): Promise<unknown> },
+    jobId: string,
+    name: string,
+    data: T,
+    stillRunning: () => Promise<boolean>,
+  ) {
     const state = await queue.getJobState(jobId);
     if (ALIVE.has(state)) return false;
-    // Completed or failed while the database still calls it dispatched: its report never
-    // committed (a crash in between), so it has to run again.
-    if (state !== "unknown") await queue.remove(jobId);
+    if (state !== "unknown") {
+      // A job reports before it completes, so a finished job whose unit the database still
+      // calls dispatched either reported just now (look again) or crashed before its report
+      // committed: only the latter runs again.
+      if (!(await stillRunning())) return false;
+      await queue.remove(jobId);
+    }
     await queue.add(name, data, { jobId });
     return true;
   }
