@@ -60,13 +60,11 @@ export function createReconciler({ prisma, queues, service, relay, logger }: Rec
   ) {
     const state = await queue.getJobState(jobId);
     if (ALIVE.has(state)) return false;
-    if (state !== "unknown") {
-      // A job reports before it completes, so a finished job whose unit the database still
-      // calls dispatched either reported just now (look again) or crashed before its report
-      // committed: only the latter runs again.
-      if (!(await stillRunning())) return false;
-      await queue.remove(jobId);
-    }
+    // A job reports before it completes (and completed jobs are trimmed), so a finished or
+    // missing job whose unit the database called dispatched a moment ago may have reported
+    // just now: look again. Only a unit still dispatched runs again.
+    if (!(await stillRunning())) return false;
+    if (state !== "unknown") await queue.remove(jobId);
     await queue.add(name, data, { jobId });
     return true;
   }
