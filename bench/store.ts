@@ -3,7 +3,7 @@
  * batch — one client sending one report at a time, and 10 clients (10 PrismaClients, as 10
  * processes would be) each keeping several reports in flight, so group commit can work.
  *
- *   npm run bench -- [documents=2000]
+ *   npm run bench:store -- [documents=2000]
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { Client } from "pg";
