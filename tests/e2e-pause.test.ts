@@ -4,7 +4,8 @@ import { createSystem, waitFor, waitForStatus, type TestSystem } from "./support
 
 let s: TestSystem;
 beforeAll(async () => {
-  s = await createSystem({ fake: { latencyMs: 250 } });
+  // No periodic reconcile: resume alone must get every remaining task going.
+  s = await createSystem({ fake: { latencyMs: 250 }, env: { RECONCILE_INTERVAL_MS: "600000" } });
 });
 afterAll(() => s.close());
 

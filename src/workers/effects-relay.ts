@@ -35,6 +35,11 @@ interface EffectRow {
 
 /** Job states in which a job has not started and can be taken back. */
 const NOT_STARTED = new Set(["waiting", "delayed", "prioritized", "waiting-children", "wait"]);
+/**
+ * Job states in which a job will never run (again). A unit still dispatched with such a job
+ * has nothing that will report for it: its job reports before it finishes, so it already did.
+ */
+const FINISHED = new Set(["completed", "failed", "unknown"]);
 
 export function createEffectsRelay(deps: EffectsRelayDeps) {
   const { prisma, queues, service, logger } = deps;
@@ -85,9 +90,20 @@ export function createEffectsRelay(deps: EffectsRelayDeps) {
     );
   }
 
+  /**
+   * BullMQ ignores an add whose job id still exists, finished jobs included. A unit dispatched
+   * again (its earlier job handed it back, e.g. its start was refused by a pause) would then
+   * get no job, so a finished job of the same id goes first. A live one is left alone
+   * (`remove` does not touch an active job), and a waiting one is re-added at once.
+   */
+  async function clearFinished(queue: Queues["staging"] | Queues["analysis"], jobIdsToAdd: string[]) {
+    await Promise.all(jobIdsToAdd.map((id) => queue.remove(id)));
+  }
+
   async function carryOut(effect: OutboxEffect): Promise<void> {
     switch (effect.type) {
       case "enqueueStaging":
+        await clearFinished(queues.staging, effect.documentIds.map((documentId) => jobIds.staging({ batchId: effect.batchId, runId: effect.runId, documentId })));
         await queues.staging.addBulk(
           effect.documentIds.map((documentId) => {
             const data = { batchId: effect.batchId, runId: effect.runId, documentId };
@@ -96,6 +112,7 @@ export function createEffectsRelay(deps: EffectsRelayDeps) {
         );
         return;
       case "enqueueAnalysis":
+        await clearFinished(queues.analysis, effect.taskIds.map((taskId) => jobIds.analysis({ taskId })));
         await queues.analysis.addBulk(
           effect.taskIds.map((taskId) => ({
             name: "analyse",
@@ -130,8 +147,9 @@ export function createEffectsRelay(deps: EffectsRelayDeps) {
     const inFlight: string[] = [];
     for (const unit of units) {
       const state = await queue.getJobState(unit.jobId);
-      // A job Redis no longer knows (lost, or never enqueued) cannot run either.
-      if (state === "unknown" || (NOT_STARTED.has(state) && (await queue.remove(unit.jobId)) === 1)) withdrawn.push(unit.id);
+      // A job Redis no longer knows (lost, or never enqueued) or that finished cannot run either;
+      // the batch service checks each unit is still dispatched before counting it withdrawn.
+      if (FINISHED.has(state) || (NOT_STARTED.has(state) && (await queue.remove(unit.jobId)) === 1)) withdrawn.push(unit.id);
       else if (state === "active") inFlight.push(unit.jobId);
     }
     if (withdrawn.length) await service.report({ type: "JOBS_WITHDRAWN", batchId, runId, kind, ids: withdrawn });
