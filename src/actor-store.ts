@@ -559,12 +559,12 @@ async function carryOut(tx: Tx, batchId: string, context: BatchContext, effect: 
       const n =
         effect.scope === "staged"
           ? await tx.$executeRaw`
-              INSERT INTO tasks (id, batch_id, run_id, document_id, status, updated_at)
-              SELECT ${batchId} || '-r' || ${effect.runId}::int || '-' || d.id::text, d.batch_id, ${effect.runId}, d.id, 'pending', now()
+              INSERT INTO tasks (id, batch_id, run_id, document_id, position, status, updated_at)
+              SELECT ${batchId} || '-r' || ${effect.runId}::int || '-' || d.id::text, d.batch_id, ${effect.runId}, d.id, d.position, 'pending', now()
               FROM documents d WHERE d.batch_id = ${batchId}::uuid AND d.stage_status = 'succeeded'`
           : await tx.$executeRaw`
-              INSERT INTO tasks (id, batch_id, run_id, document_id, status, updated_at)
-              SELECT ${batchId} || '-r' || ${effect.runId}::int || '-' || t.document_id::text, t.batch_id, ${effect.runId}, t.document_id, 'pending', now()
+              INSERT INTO tasks (id, batch_id, run_id, document_id, position, status, updated_at)
+              SELECT ${batchId} || '-r' || ${effect.runId}::int || '-' || t.document_id::text, t.batch_id, ${effect.runId}, t.document_id, t.position, 'pending', now()
               FROM tasks t WHERE t.batch_id = ${batchId}::uuid AND t.run_id = ${effect.runId - 1} AND t.status <> 'succeeded'`;
       expectCount("tasks created", n, context.tasks.total);
       return;
@@ -572,9 +572,8 @@ async function carryOut(tx: Tx, batchId: string, context: BatchContext, effect: 
     case "dispatchTasks": {
       const rows = await tx.$queryRaw<{ id: string }[]>`
         UPDATE tasks SET status = 'running', updated_at = now()
-        WHERE id IN (SELECT t.id FROM tasks t JOIN documents d ON d.id = t.document_id
-                     WHERE t.batch_id = ${batchId}::uuid AND t.run_id = ${effect.runId} AND t.status = 'pending'
-                     ORDER BY d.position LIMIT ${effect.count})
+        WHERE id IN (SELECT id FROM tasks WHERE batch_id = ${batchId}::uuid AND run_id = ${effect.runId} AND status = 'pending'
+                     ORDER BY position LIMIT ${effect.count})
         RETURNING id`;
       expectCount("tasks dispatched", rows.length, effect.count);
       outbox.push({ type: "enqueueAnalysis", batchId, runId: effect.runId, taskIds: rows.map((r) => r.id) });
