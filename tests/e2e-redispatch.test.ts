@@ -13,16 +13,22 @@ beforeAll(async () => {
 });
 afterAll(() => s.close());
 
-test("re-dispatch replaces a finished job of the same id", async () => {
-  const id = await uploadBatch(s, { texts: 3 });
-  // Stage through the service: there are no staging workers in this system.
+/** Stages through the service (this system has no staging workers), then runs. */
+async function stageAndRun(id: string) {
   await act(s, id, "stage");
-  const docs = await s.db.prisma.document.findMany({ where: { batchId: id } });
-  for (const d of docs) {
-    await s.engine.service.handleDocumentStaged({ type: "DOCUMENT_STAGED", batchId: id, runId: 1, documentId: d.id, text: "t", chunks: [{ index: 0, text: "t", tokens: 1, start: 0, end: 1 }], tokenCount: 1, textSha256: "0".repeat(64) });
+  for (const d of await s.db.prisma.document.findMany({ where: { batchId: id } })) {
+    await s.engine.service.handleDocumentStaged({
+      type: "DOCUMENT_STAGED", batchId: id, runId: 1, documentId: d.id,
+      text: "t", chunks: [{ index: 0, text: "t", tokens: 1, start: 0, end: 1 }], tokenCount: 1, textSha256: "0".repeat(64),
+    });
   }
   await waitForStatus(s, id, "STAGED");
   await act(s, id, "run");
+}
+
+test("re-dispatch replaces a finished job of the same id", async () => {
+  const id = await uploadBatch(s, { texts: 3 });
+  await stageAndRun(id);
   const dispatched = await waitFor("the dispatched tasks' jobs waiting", async () => {
     const tasks = await s.db.prisma.task.findMany({ where: { batchId: id, status: "running" } });
     const states = await Promise.all(tasks.map((t) => s.background.queues.analysis.getJobState(jobIds.analysis({ taskId: t.id }))));
@@ -53,13 +59,7 @@ test("re-dispatch replaces a finished job of the same id", async () => {
 
 test("cancel settles a task whose job already finished, instead of counting it running for ever", async () => {
   const id = await uploadBatch(s, { texts: 2 });
-  await act(s, id, "stage");
-  const docs = await s.db.prisma.document.findMany({ where: { batchId: id } });
-  for (const d of docs) {
-    await s.engine.service.handleDocumentStaged({ type: "DOCUMENT_STAGED", batchId: id, runId: 1, documentId: d.id, text: "t", chunks: [], tokenCount: 1, textSha256: "0".repeat(64) });
-  }
-  await waitForStatus(s, id, "STAGED");
-  await act(s, id, "run");
+  await stageAndRun(id);
   const tasks = await waitFor("both tasks dispatched", async () => {
     const t = await s.db.prisma.task.findMany({ where: { batchId: id, status: "running" } });
     return t.length === 2 ? t : undefined;
