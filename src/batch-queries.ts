@@ -50,7 +50,7 @@ export interface ResultRecord {
   document_id: string;
   name: string;
   mime_type: string;
-  /** succeeded | failed | cancelled | pending | running, or stage_failed / not_staged when it never reached analysis. */
+  /** The task's status (succeeded, failed, cancelled, pending, running), or for a document never analysed: staged, staging, stage_failed or not_staged. */
   status: string;
   output: unknown;
   error: string | null;
@@ -60,6 +60,22 @@ export interface ResultRecord {
   latency_ms: number | null;
   attempts: number | null;
   run_id: number | null;
+}
+
+/** Where a document without a task stands: it must not read as if it had been analysed. */
+function notAnalysed(stageStatus: string | null): string {
+  switch (stageStatus) {
+    case "succeeded":
+      return "staged";
+    case "failed":
+      return "stage_failed";
+    case "pending":
+    case "running":
+      return "staging";
+    case null:
+    default:
+      return "not_staged";
+  }
 }
 
 export function presentBatch(b: Batch, documentCount: number): BatchView {
@@ -188,7 +204,7 @@ export function createBatchQueries(prisma: PrismaClient) {
           document_id: r.document_id,
           name: r.name,
           mime_type: r.mime_type,
-          status: r.status ?? (r.stage_status === "failed" ? "stage_failed" : r.stage_status ?? "not_staged"),
+          status: r.status ?? notAnalysed(r.stage_status),
           output: r.output,
           error: r.error ?? r.stage_error,
           input_tokens: r.input_tokens,

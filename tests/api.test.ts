@@ -251,3 +251,19 @@ describe("documents, listing, deleting and the queue", () => {
     expect((await api().get(`/api/batches/${q2}`)).body.batch).toMatchObject({ substate: "running", queue_position: 0 });
   });
 });
+
+test("results of a batch that was staged but not analysed say so, per document", async () => {
+  const res = await api().post("/api/batches/stage").send(body("staged only")).expect(201);
+  const id = res.body.batch.id as string;
+  const [first] = await h.db.prisma.document.findMany({ where: { batchId: id }, orderBy: { position: "asc" } });
+  await h.engine.service.handleDocumentStageFailure({ type: "DOCUMENT_STAGE_FAILED", batchId: id, runId: 1, documentId: first!.id, error: "a.txt: corrupt" });
+  const before = (await api().get(`/api/batches/${id}/results`).expect(200)).body.results;
+  expect(before.map((r: { status: string }) => r.status)).toEqual(["stage_failed", "staging"]);
+  const other = await api().post("/api/batches/stage").send(body("fully staged")).expect(201);
+  await stageAll(driver(), other.body.batch.id);
+  const staged = (await api().get(`/api/batches/${other.body.batch.id}/results`).expect(200)).body.results;
+  expect(staged.map((r: { status: string }) => r.status)).toEqual(["staged", "staged"]);
+  const saved = await created("never staged");
+  const none = (await api().get(`/api/batches/${saved.id}/results`).expect(200)).body.results;
+  expect(none.map((r: { status: string }) => r.status)).toEqual(["not_staged", "not_staged"]);
+});
