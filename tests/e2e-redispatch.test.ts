@@ -13,6 +13,10 @@ beforeAll(async () => {
 });
 afterAll(() => s.close());
 
+/** The BullMQ state of each task's job. */
+const jobStates = (tasks: { id: string }[]) =>
+  Promise.all(tasks.map((t) => s.background.queues.analysis.getJobState(jobIds.analysis({ taskId: t.id }))));
+
 /** Stages through the service (this system has no staging workers), then runs. */
 async function stageAndRun(id: string) {
   await act(s, id, "stage");
@@ -31,7 +35,7 @@ test("re-dispatch replaces a finished job of the same id", async () => {
   await stageAndRun(id);
   const dispatched = await waitFor("the dispatched tasks' jobs waiting", async () => {
     const tasks = await s.db.prisma.task.findMany({ where: { batchId: id, status: "running" } });
-    const states = await Promise.all(tasks.map((t) => s.background.queues.analysis.getJobState(jobIds.analysis({ taskId: t.id }))));
+    const states = await jobStates(tasks);
     return tasks.length === 3 && states.every((x) => x === "waiting") ? tasks : undefined;
   });
 
@@ -43,7 +47,7 @@ test("re-dispatch replaces a finished job of the same id", async () => {
   for (const t of dispatched) await s.background.queues.analysis.add("analyse", { batchId: id, runId: 1, taskId: t.id }, { jobId: jobIds.analysis({ taskId: t.id }) });
   const stale = new Worker(QUEUE_NAMES.analysis, async () => "handed back", { connection, prefix: s.prefix });
   await waitFor("the stale jobs completed", async () => {
-    const states = await Promise.all(dispatched.map((t) => s.background.queues.analysis.getJobState(jobIds.analysis({ taskId: t.id }))));
+    const states = await jobStates(dispatched);
     return states.every((x) => x === "completed");
   });
   await stale.close();
@@ -52,7 +56,7 @@ test("re-dispatch replaces a finished job of the same id", async () => {
   await act(s, id, "resume");
   await waitFor("every dispatched task to have a live job", async () => {
     const tasks = await s.db.prisma.task.findMany({ where: { batchId: id, status: "running" } });
-    const states = await Promise.all(tasks.map((t) => s.background.queues.analysis.getJobState(jobIds.analysis({ taskId: t.id }))));
+    const states = await jobStates(tasks);
     return tasks.length === 3 && states.every((x) => x === "waiting");
   }, 5_000);
 });
@@ -68,7 +72,7 @@ test("cancel settles a task whose job already finished, instead of counting it r
   const connection = new Redis(redisUrl(), { maxRetriesPerRequest: null });
   const stale = new Worker(QUEUE_NAMES.analysis, async () => "handed back", { connection, prefix: s.prefix });
   await waitFor("the jobs finished", async () => {
-    const states = await Promise.all(tasks.map((t) => s.background.queues.analysis.getJobState(jobIds.analysis({ taskId: t.id }))));
+    const states = await jobStates(tasks);
     return states.every((x) => x === "completed");
   });
   await stale.close();
