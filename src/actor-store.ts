@@ -21,7 +21,6 @@ import {
   allowedActions,
   decide,
   initialSnapshot,
-  restore,
   stateName,
   stateOf,
   toStored,
@@ -31,6 +30,7 @@ import {
 import { batchesToStart, lockQueue, placeInQueue, renumberQueue } from "./batch-queue";
 import type { Prisma, PrismaClient } from "./db";
 import type { Logger } from "./logger";
+import { loadSnapshot, type SnapshotUpgradeRecord } from "./stored-snapshot";
 
 type Tx = Prisma.TransactionClient;
 
@@ -123,6 +123,7 @@ export function taskIdFor(batchId: string, runId: number, documentId: string): s
 interface BatchRow {
   id: string;
   snapshot: StoredSnapshot;
+  machineVersion: number;
   version: number;
   historySeq: number;
   priority: number;
@@ -131,7 +132,8 @@ interface BatchRow {
 interface HistoryRow {
   batchId: string;
   seq: number;
-  outcome: Outcome;
+  /** `upgraded`: the stored snapshot was brought to this machine's version; the state and version are unchanged. */
+  outcome: Outcome | "upgraded";
   eventType: string;
   source: Source;
   fromState: string;
@@ -255,16 +257,18 @@ export function createActorStore(deps: ActorStoreDeps) {
   async function applyToBatch(session: Session, batchId: string, submissions: Submission[]) {
     const { tx } = session;
     const [row] = await tx.$queryRaw<BatchRow[]>`
-      SELECT id::text, snapshot, version, history_seq AS "historySeq", priority
+      SELECT id::text, snapshot, machine_version AS "machineVersion", version, history_seq AS "historySeq", priority
       FROM batches WHERE id = ${batchId}::uuid FOR UPDATE`;
     if (!row) {
       const results = submissions.map((): SubmissionResult => ({ outcome: "not_found", from: "", to: "", version: 0, allowedActions: [] }));
       return { results, queueChanged: false, placement: null };
     }
-    let snapshot = restore(row.snapshot);
+    const loaded = loadSnapshot(batchId, row.snapshot, row.machineVersion);
+    let snapshot = loaded.snapshot;
     let version = row.version;
     let seq = row.historySeq;
     const history: HistoryRow[] = [];
+    if (loaded.upgrade) history.push(upgradeRow(batchId, ++seq, stateName(snapshot), version, loaded.upgrade));
     const outbox: OutboxEffect[] = [];
     const transitions: Commit["transitions"] = [];
     const results: SubmissionResult[] = [];
@@ -659,6 +663,23 @@ function historyRow(
     reason,
     context: p.context as Prisma.InputJsonValue | undefined,
     event: (p.event ?? { type: p.eventType }) as Prisma.InputJsonValue,
+  };
+}
+
+/** The history entry of a snapshot upgraded on load; written with the group that loaded it. */
+function upgradeRow(batchId: string, seq: number, state: string, version: number, upgrade: SnapshotUpgradeRecord): HistoryRow {
+  return {
+    batchId,
+    seq,
+    outcome: "upgraded",
+    eventType: "MACHINE_UPGRADED",
+    source: "system",
+    fromState: state,
+    toState: state,
+    version,
+    reason: upgrade.steps.join("; "),
+    context: { from_machine_version: upgrade.from, to_machine_version: upgrade.to },
+    event: { type: "MACHINE_UPGRADED", from: upgrade.from, to: upgrade.to },
   };
 }
 

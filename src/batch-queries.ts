@@ -5,7 +5,8 @@
  */
 import type { Batch } from "./generated/prisma/client";
 import { NotFoundError } from "./errors";
-import { allowedActions, restore, type StoredSnapshot } from "./machines/batch.transition";
+import { allowedActions, type StoredSnapshot } from "./machines/batch.transition";
+import { loadSnapshot } from "./stored-snapshot";
 import type { PrismaClient } from "./db";
 
 export interface BatchView {
@@ -88,7 +89,7 @@ export function presentBatch(b: Batch, documentCount: number): BatchView {
     priority: b.priority,
     version: b.version,
     run_id: b.runId,
-    allowed_actions: allowedActions(restore(b.snapshot as StoredSnapshot)),
+    allowed_actions: allowedActions(loadSnapshot(b.id, b.snapshot as StoredSnapshot, b.machineVersion).snapshot),
     progress: { total: b.total, pending: b.pending, running: b.running, succeeded: b.succeeded, failed: b.failed, cancelled: b.cancelled },
     staging: b.stagingProgress,
     analysis: b.analysis,

@@ -11,7 +11,8 @@
 import { NotFoundError, TransitionRefusedError, VersionConflictError, type BatchStanding } from "./errors";
 import type { ActorStore, CreateBatchRecord, NewDocument, Submission, SubmissionResult } from "./actor-store";
 import type { Action, Source, WorkerReport } from "./machines/batch.events";
-import { allowedActions, restore, stateName, type StoredSnapshot } from "./machines/batch.transition";
+import { allowedActions, stateName, type StoredSnapshot } from "./machines/batch.transition";
+import { loadSnapshot } from "./stored-snapshot";
 import { moveInQueue, lockQueue } from "./batch-queue";
 import type { PrismaClient } from "./db";
 
@@ -113,9 +114,9 @@ export function createBatchService({ prisma, store, maxGroupSize = 256 }: BatchS
 
   /** Whether the machine would accept `action` now (no lock: the answer may be stale by the time you act). */
   async function canTransition(batchId: string, action: Action) {
-    const row = await prisma.batch.findUnique({ where: { id: batchId }, select: { snapshot: true, version: true } });
+    const row = await prisma.batch.findUnique({ where: { id: batchId }, select: { snapshot: true, machineVersion: true, version: true } });
     if (!row) throw new NotFoundError("Batch", batchId);
-    const snapshot = restore(row.snapshot as StoredSnapshot);
+    const { snapshot } = loadSnapshot(batchId, row.snapshot as StoredSnapshot, row.machineVersion);
     const allowed = allowedActions(snapshot);
     return { allowed: allowed.includes(action), currentState: stateName(snapshot), allowedActions: allowed, version: row.version };
   }

@@ -52,3 +52,16 @@ export class PayloadTooLargeError extends AppError {
     super("payload_too_large", 413, message);
   }
 }
+
+/**
+ * A batch's stored snapshot was written by a machine version this install cannot read (a
+ * newer one): refused rather than misread. Nothing is written.
+ */
+export class IncompatibleSnapshotError extends AppError {
+  constructor(batchId: string, reason: string, machineVersion: number, supportedVersion: number) {
+    super("incompatible_snapshot", 409, `Batch ${batchId} cannot be read: ${reason}`, {
+      machine_version: machineVersion,
+      supported_machine_version: supportedVersion,
+    });
+  }
+}

@@ -7,15 +7,18 @@
  * the one that was stored.
  *
  * Each kind of work (staging documents, analysing tasks) keeps counters and a bounded
- * window: at most `window` units are dispatched to workers at once, and every settled
+ * window: at most `windows[kind]` units are dispatched to workers at once, and every settled
  * unit makes room for the next. The store turns a `dispatch` effect's count into concrete
  * rows and jobs.
  */
 import { assign, emit, enqueueActions, setup } from "xstate";
 import type { EventOf, MachineEvent, PriorStatus, WorkKind } from "./batch.events";
 
-/** Bumped whenever a change to this machine could read an old snapshot differently. */
-export const MACHINE_VERSION = 1;
+/**
+ * Bumped whenever a change to this machine could read an old snapshot differently; each bump
+ * comes with a migration in `batch.versions.ts`. v2: one dispatch window per kind of work.
+ */
+export const MACHINE_VERSION = 2;
 
 export interface Counts {
   total: number;
@@ -31,8 +34,11 @@ export interface BatchContext {
   runId: number;
   /** Documents in the batch (changed only while SAVED). */
   documents: number;
-  /** Most units of one kind dispatched to workers at once. */
-  window: number;
+  /**
+   * Most units of each kind dispatched to workers at once. Apart because staging is bound by
+   * the workers' CPU and analysis by the provider's limits, so one size rarely fits both.
+   */
+  windows: Record<WorkKind, number>;
   /** Share of documents that may fail staging before the run is FAILED_STAGING. */
   stagingTolerance: number;
   /** Share of tasks that may fail before the run is FAILED. */
@@ -222,7 +228,7 @@ export const batchMachine = setup({
   context: ({ input }) => ({
     runId: 0,
     documents: input.documents,
-    window: input.window,
+    windows: { staging: input.window, analysis: input.window },
     stagingTolerance: input.stagingTolerance,
     failureTolerance: input.failureTolerance,
     autoRun: false,
@@ -356,7 +362,7 @@ export const batchMachine = setup({
 function beginRun(context: BatchContext, autoRun: boolean): Plan {
   const runId = context.runId + 1;
   const staging = fresh(context.documents);
-  const count = room(staging, context.window);
+  const count = room(staging, context.windows.staging);
   const effects: Effect[] = [
     { type: "resetOutput" },
     { type: "beginStaging", runId },
@@ -371,7 +377,7 @@ function beginRun(context: BatchContext, autoRun: boolean): Plan {
 function refill(context: BatchContext, kind: WorkKind): Plan {
   const key = counterOf(kind);
   const counts = context[key];
-  const count = room(counts, context.window);
+  const count = room(counts, context.windows[kind]);
   if (count === 0) return { context: {}, effects: [] };
   return {
     context: { [key]: { ...counts, pending: counts.pending - count, running: counts.running + count } },
