@@ -13,6 +13,14 @@ export const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   /** Interface to listen on; 0.0.0.0 exposes the API beyond this machine. */
   HOST: z.string().default("127.0.0.1"),
+  /**
+   * Host names (comma-separated, no port) the server answers to, so a DNS-rebound name cannot
+   * reach it; `*` accepts any. Unset: localhost, 127.0.0.1, ::1 and HOST.
+   */
+  ALLOWED_HOSTS: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined ? undefined : v.split(",").map((h) => h.trim().toLowerCase()).filter(Boolean))),
   /** PostgreSQL, the source of truth. The database is created and migrated at start when missing. */
   DATABASE_URL: z.string().url().default("postgresql://postgres@127.0.0.1:5432/tranche"),
   /** Connections per process. */

@@ -65,3 +65,24 @@ export class IncompatibleSnapshotError extends AppError {
     });
   }
 }
+
+/** The request itself cannot be read: a malformed URL, body, multipart form or header. */
+export class BadRequestError extends AppError {
+  constructor(code: string, message: string, details: Record<string, unknown> = {}) {
+    super(code, 400, message, details);
+  }
+}
+
+/** A body in a type, charset or content encoding the API does not take. */
+export class UnsupportedMediaTypeError extends AppError {
+  constructor(code: "unsupported_media_type" | "unsupported_charset" | "unsupported_encoding", message: string) {
+    super(code, 415, message);
+  }
+}
+
+/** A request another site's page may have sent (foreign `Origin`), or one for a host this server is not. */
+export class ForbiddenRequestError extends AppError {
+  constructor(code: "cross_origin" | "host_not_allowed", message: string) {
+    super(code, 403, message);
+  }
+}

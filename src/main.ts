@@ -15,6 +15,7 @@ import { createApp } from "./server/app";
 import { createDashboardRouter } from "./server/dashboard";
 import { createLiveStream } from "./server/live";
 import { createMachineRouter } from "./server/machine-view";
+import { defaultAllowedHosts } from "./server/same-origin";
 import { createUiRouter, ensureUiBuilt, UI_DIST } from "./server/ui";
 import { startBackground } from "./workers";
 
@@ -41,6 +42,7 @@ async function main(role: Role) {
       config,
       logger,
       bodyLimit: config.BODY_LIMIT,
+      allowedHosts: config.ALLOWED_HOSTS ?? defaultAllowedHosts(config.HOST),
       apiMounts: [live.router],
       mounts: {
         "/admin/queues": createDashboardRouter(background.queues.all),

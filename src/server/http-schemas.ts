@@ -2,16 +2,30 @@
  * Request bodies of the REST API (SPEC §3–4), snake_case as the seeds have them. Every
  * handler parses with these; a failure answers 400 naming the field.
  */
-import Ajv from "ajv";
 import { z } from "zod";
 import { actionSchema } from "../machines/batch.events";
+import { outputSchemaProblems } from "../output-schema";
 
-const ajv = new Ajv({ strict: false, allErrors: true });
 const ratio = z.number().min(0).max(1);
+
+/** Field limits of the API (the README's limits table). */
+export const LIMITS = {
+  batchName: 200,
+  documentName: 255,
+  instructions: 100_000,
+  model: 200,
+  reason: 2000,
+  /** The whole `context` of an action, as JSON: it is kept in the batch's history. */
+  contextBytes: 16 * 1024,
+  documentsPerRequest: 100_000,
+  /** Queue positions, priorities and versions stay well inside PostgreSQL's integer. */
+  position: 1_000_000,
+  version: 2_147_483_647,
+} as const;
 
 export const documentInputSchema = z
   .object({
-    name: z.string().trim().min(1).max(255),
+    name: z.string().trim().min(1).max(LIMITS.documentName),
     content: z.string().optional(),
     content_base64: z.string().optional(),
     mime_type: z.string().trim().min(3).max(255).optional(),
@@ -26,13 +40,15 @@ export const documentInputSchema = z
 export type DocumentInput = z.infer<typeof documentInputSchema>;
 
 export const analysisSchema = z.object({
-  instructions: z.string().trim().min(1).max(100_000),
+  instructions: z.string().trim().min(1).max(LIMITS.instructions),
   output_schema: z
     .record(z.string(), z.unknown())
-    .refine((s) => ajv.validateSchema(s) === true, { message: "is not a valid JSON Schema" })
+    .superRefine((schema, ctx) => {
+      for (const message of outputSchemaProblems(schema)) ctx.addIssue({ code: "custom", message });
+    })
     .optional(),
   provider: z.enum(["openai", "anthropic", "local"]).optional(),
-  model: z.string().trim().min(1).max(200).optional(),
+  model: z.string().trim().min(1).max(LIMITS.model).optional(),
   temperature: z.number().min(0).max(2).optional(),
   max_tokens: z.number().int().min(1).max(1_000_000).optional(),
   failure_tolerance: ratio.optional(),
@@ -41,21 +57,26 @@ export const analysisSchema = z.object({
 export type AnalysisInput = z.infer<typeof analysisSchema>;
 
 export const createBatchSchema = z.object({
-  name: z.string().trim().min(1).max(200),
+  name: z.string().trim().min(1).max(LIMITS.batchName),
   analysis: analysisSchema,
-  documents: z.array(documentInputSchema).max(100_000).default([]),
+  documents: z.array(documentInputSchema).max(LIMITS.documentsPerRequest).default([]),
   priority: z.number().int().min(-1000).max(1000).default(0),
 });
 
-const version = z.number().int().min(0);
+const version = z.number().int().min(0).max(LIMITS.version);
+const position = z.number().int().min(1).max(LIMITS.position);
+const reason = z.string().max(LIMITS.reason);
 
 /** `context.reason` as in SPEC §3; `reason` and `position` at the top level are accepted too. */
 const actionContextSchema = z
   .object({
-    reason: z.string().max(2000).optional(),
-    position: z.number().int().min(1).optional(),
+    reason: reason.optional(),
+    position: position.optional(),
   })
-  .catchall(z.unknown());
+  .catchall(z.unknown())
+  .refine((c) => Buffer.byteLength(JSON.stringify(c)) <= LIMITS.contextBytes, {
+    message: `is larger than ${LIMITS.contextBytes} bytes as JSON`,
+  });
 
 export const actionBodySchema = z.object({
   action: actionSchema,
@@ -66,14 +87,14 @@ export const actionBodySchema = z.object({
 export const namedActionBodySchema = z
   .object({
     context: actionContextSchema.default({}),
-    reason: z.string().max(2000).optional(),
-    position: z.number().int().min(1).optional(),
+    reason: reason.optional(),
+    position: position.optional(),
     expected_version: version.optional(),
   })
   .default({ context: {} });
 
 export const addDocumentsSchema = z.object({
-  documents: z.array(documentInputSchema).min(1).max(100_000),
+  documents: z.array(documentInputSchema).min(1).max(LIMITS.documentsPerRequest),
   expected_version: version.optional(),
 });
 
@@ -84,11 +105,11 @@ export const listQuerySchema = z.object({
     .pipe(z.array(z.enum(["SAVED", "STAGING", "STAGED", "ANALYZING", "PAUSED", "COMPLETED", "FAILED", "FAILED_STAGING", "CANCELLED"])))
     .optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
-  offset: z.coerce.number().int().min(0).default(0),
+  offset: z.coerce.number().int().min(0).max(LIMITS.version).default(0),
 });
 
 export const historyQuerySchema = z.object({
-  after_seq: z.coerce.number().int().min(0).default(0),
+  after_seq: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
   limit: z.coerce.number().int().min(1).max(5000).default(1000),
 });
 
@@ -98,5 +119,5 @@ export const resultsQuerySchema = z.object({
 
 export const reorderSchema = z.object({
   batch_id: z.uuid(),
-  position: z.number().int().min(1),
+  position,
 });

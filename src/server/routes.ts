@@ -5,9 +5,10 @@ import { z } from "zod";
 import type { BatchService } from "../batch-service";
 import type { BatchQueries } from "../batch-queries";
 import type { Config } from "../config";
-import { NotFoundError, ValidationError } from "../errors";
+import { BadRequestError, NotFoundError, ValidationError } from "../errors";
 import type { Action } from "../machines/batch.events";
 import { fromFiles, fromJson, type UploadedFile } from "./documents";
+import { checkRequest } from "./input-guard";
 import {
   actionBodySchema,
   addDocumentsSchema,
@@ -53,7 +54,7 @@ export function parse<T extends z.ZodType>(schema: T, value: unknown, where = "b
 function expectedVersion(req: Request, fromBody: number | undefined): number | undefined {
   const header = req.get("if-match");
   if (header === undefined) return fromBody;
-  const m = /^(?:W\/)?"?(\d+)"?$/.exec(header.trim());
+  const m = /^(?:W\/)?"?(\d{1,9})"?$/.exec(header.trim());
   if (!m) throw new ValidationError(`If-Match: expected a batch version number, got "${header}"`);
   const v = Number(m[1]);
   if (fromBody !== undefined && fromBody !== v) throw new ValidationError("If-Match and expected_version disagree");
@@ -68,8 +69,21 @@ export function createApiRouter({ service, queries, config }: RoutesDeps): Route
     storage: multer.memoryStorage(),
     limits: { fileSize: config.MAX_DOCUMENT_BYTES, files: 10_000, fieldSize: 10 * 1024 * 1024 },
   });
-  const multipart = (req: Request, res: Response, next: (err?: unknown) => void) =>
-    req.is("multipart/form-data") ? upload.any()(req, res, next) : next();
+  // A form that busboy cannot read (no boundary, cut short, bad part headers) is the client's
+  // fault: multer's own errors carry a LIMIT_* code, everything else is a malformed form.
+  const multipart = (req: Request, res: Response, next: (err?: unknown) => void) => {
+    if (!req.is("multipart/form-data")) return next();
+    upload.any()(req, res, (err?: unknown) => {
+      if (err instanceof multer.MulterError || (err as { status?: number } | undefined)?.status === 413) return next(err);
+      if (err) return next(new BadRequestError("malformed_multipart", `The multipart form cannot be read: ${err instanceof Error ? err.message : String(err)}`));
+      try {
+        checkRequest(req);
+      } catch (e) {
+        return next(e);
+      }
+      next();
+    });
+  };
 
   router.param("id", (_req, _res, next, value: string) => next(UUID.test(value) ? undefined : new NotFoundError("Batch", value)));
 

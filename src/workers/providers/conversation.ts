@@ -3,9 +3,10 @@
  * rate limiting, retries, and checking the output against the batch's JSON Schema with re-asks.
  * Each SDK-backed provider supplies only `send` (one HTTP call) and `classify` (its errors → ours).
  */
-import Ajv, { type ValidateFunction } from "ajv";
+import type { ValidateFunction } from "ajv";
 import { countTokens } from "gpt-tokenizer";
 import type { Logger } from "pino";
+import { compileOutputSchema } from "../../output-schema";
 import {
   type AnalysisRequest,
   type AnalysisResult,
@@ -217,7 +218,7 @@ const validators = new Map<string, ValidateFunction>();
 
 /**
  * Compiles once per distinct schema. One Ajv per schema, so that two batches' schemas with the
- * same `$id` do not collide; not strict and without a logger, since schemas come from users.
+ * same `$id` do not collide; the same setup the API checked the schema with (RE2 patterns).
  */
 function compileSchema(schema: Record<string, unknown>): ValidateFunction {
   const key = JSON.stringify(schema);
@@ -225,7 +226,7 @@ function compileSchema(schema: Record<string, unknown>): ValidateFunction {
   if (cached) return cached;
   let validate: ValidateFunction;
   try {
-    validate = new Ajv({ allErrors: true, strict: false, logger: false }).compile(schema);
+    validate = compileOutputSchema(schema);
   } catch (err) {
     throw new PermanentProviderError(`output schema cannot be compiled: ${err instanceof Error ? err.message : String(err)}`, undefined, err);
   }
