@@ -484,10 +484,15 @@ async function prepareReport(tx: Tx, batchId: string, context: BatchContext, r: 
           ? (t: Tx) =>
               t.$executeRaw`UPDATE tasks SET status = 'succeeded', error = NULL, output = ${json(r.output ?? null)}::jsonb,
                 input_tokens = ${r.inputTokens ?? null}, output_tokens = ${r.outputTokens ?? null},
+                requests = ${r.requests ?? null}, cached_input_tokens = ${r.cachedInputTokens ?? null},
+                cost_usd = ${r.costUsd ?? null}::float8, strategy = ${r.strategy ?? null},
                 latency_ms = ${r.latencyMs ?? null}, finished_at = now(), updated_at = now()
                 WHERE id = ${r.taskId}`.then(() => undefined)
           : (t: Tx) =>
               t.$executeRaw`UPDATE tasks SET status = 'failed', error = ${r.error}, latency_ms = ${r.latencyMs ?? null},
+                input_tokens = ${r.inputTokens ?? null}, output_tokens = ${r.outputTokens ?? null},
+                requests = ${r.requests ?? null}, cached_input_tokens = ${r.cachedInputTokens ?? null},
+                cost_usd = ${r.costUsd ?? null}::float8, strategy = ${r.strategy ?? null},
                 finished_at = now(), updated_at = now()
                 WHERE id = ${r.taskId}`.then(() => undefined);
       const event: MachineEvent =

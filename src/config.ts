@@ -68,9 +68,13 @@ export const configSchema = z.object({
   LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(20).default(5),
   /** Re-asks when the output is not valid JSON or does not match the batch's schema. */
   LLM_OUTPUT_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
-  /** Limits shared by every worker process (through Redis); unset means none. */
+  /** A JSON price table laid over the built-in one, entry by entry (see src/pricing/prices.json for the format). */
+  LLM_PRICES_FILE: z.string().min(1).optional(),
+  /** Limits shared by every worker process (through Redis); unset: follow the provider's rate-limit headers. */
   LLM_REQUESTS_PER_MINUTE: z.coerce.number().int().min(1).optional(),
   LLM_TOKENS_PER_MINUTE: z.coerce.number().int().min(1).optional(),
+  /** How much of a minute's allowance may go at once; lower it for a provider that also enforces shorter periods. */
+  LLM_RATE_BURST_SECONDS: z.coerce.number().min(0.1).max(60).default(60),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -66,7 +66,18 @@ describe("OpenAI provider", () => {
   it("sends instructions and chunks in order, and reports the answer's usage", async () => {
     fake.setBehaviour({ respond: () => replies.completion("A short report.", { usage: { prompt: 123, completion: 45 } }) });
     const result = await openai().analyze(request);
-    expect(result).toEqual({ output: "A short report.", inputTokens: 123, outputTokens: 45, attempts: 1, model: "gpt-test", provider: "openai" });
+    expect(result).toEqual({
+      output: "A short report.",
+      requests: 1,
+      inputTokens: 123,
+      cachedInputTokens: 0,
+      cacheWriteTokens: 0,
+      outputTokens: 45,
+      attempts: 1,
+      model: "gpt-test",
+      provider: "openai",
+      strategy: "single",
+    });
     const [system, user] = messagesOf(0);
     expect(system).toEqual({ role: "system", content: "Give the document's title." });
     expect(user?.content).toBe("Document: report.txt\n\nFirst chunk of the report.\n\nSecond chunk.");
@@ -195,7 +206,7 @@ describe("OpenAI provider", () => {
     expect(Date.now() - started).toBeLessThan(1_000);
   });
 
-  it("asks the rate limiter before each attempt and corrects it with the real usage", async () => {
+  it("asks the rate limiter before each attempt, refunds a refused attempt and corrects it with the real usage", async () => {
     const calls: string[] = [];
     const limiter: RateLimiter = {
       acquire: async (tokens) => void calls.push(`acquire ${tokens > 0}`),
@@ -203,7 +214,7 @@ describe("OpenAI provider", () => {
     };
     fake.setBehaviour({ respond: (body, n) => (n === 1 ? replies.serverError() : replies.completion("ok", { usage: { prompt: 10, completion: 2 } })) });
     await openai({ limiter }).analyze(request);
-    expect(calls).toEqual(["acquire true", "acquire true", "record 12 true"]);
+    expect(calls).toEqual(["acquire true", "record 0 true", "acquire true", "record 12 true"]);
   });
 });
 
@@ -235,7 +246,7 @@ describe("Anthropic provider", () => {
             content: [{ type: "text", text }],
             stop_reason: "end_turn",
             stop_sequence: null,
-            usage: { input_tokens: 31, output_tokens: 9 },
+            usage: { input_tokens: 31, output_tokens: 9, cache_read_input_tokens: 400, cache_creation_input_tokens: 0 },
           }),
         );
       });
@@ -260,9 +271,24 @@ describe("Anthropic provider", () => {
 
   it("returns the validated JSON answer and its usage", async () => {
     const result = await anthropic("good-key").analyze({ ...request, outputSchema: schema, maxTokens: 500 });
-    expect(result).toEqual({ output: { title: "Report", pages: 3 }, inputTokens: 31, outputTokens: 9, attempts: 1, model: "claude-test", provider: "anthropic" });
+    // Anthropic's input_tokens leaves the cache reads out; ours counts every prompt token.
+    expect(result).toEqual({
+      output: { title: "Report", pages: 3 },
+      requests: 1,
+      inputTokens: 431,
+      cachedInputTokens: 400,
+      cacheWriteTokens: 0,
+      outputTokens: 9,
+      attempts: 1,
+      model: "claude-test",
+      provider: "anthropic",
+      strategy: "single",
+    });
     expect(received[0]?.body).toMatchObject({ model: "claude-test", max_tokens: 500, messages: [{ role: "user" }] });
-    expect(received[0]?.body.system).toContain(JSON.stringify(schema));
+    // The instructions go first, marked for Anthropic's (opt-in) prompt cache.
+    const [system] = received[0]?.body.system as { type: string; text: string; cache_control?: unknown }[];
+    expect(system).toMatchObject({ type: "text", cache_control: { type: "ephemeral" } });
+    expect(system?.text).toContain(JSON.stringify(schema));
   });
 
   it("turns 401 into AuthenticationError without retrying", async () => {

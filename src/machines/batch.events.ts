@@ -27,6 +27,10 @@ export type UnitStatus = (typeof UNIT_STATUSES)[number];
 /** What the store found for a reported unit: its stored status, or `missing` (unknown, or of another run). */
 export type PriorStatus = UnitStatus | "missing";
 
+/** How a document was analysed: one request, or map-reduce over groups of chunks that fit the context window. */
+export const ANALYSIS_STRATEGIES = ["single", "map_reduce"] as const;
+export type AnalysisStrategy = (typeof ANALYSIS_STRATEGIES)[number];
+
 export const workKindSchema = z.enum(["staging", "analysis"]);
 export type WorkKind = z.infer<typeof workKindSchema>;
 
@@ -77,6 +81,16 @@ export type Chunk = z.infer<typeof chunkSchema>;
 
 const reportBase = { batchId: z.uuid(), runId };
 
+/** What a task's provider calls cost, summed over all of them; `costUsd` is null when the model has no known price. */
+const usageFields = {
+  requests: count.optional(),
+  inputTokens: count.optional(),
+  cachedInputTokens: count.optional(),
+  outputTokens: count.optional(),
+  costUsd: z.number().nonnegative().finite().nullable().optional(),
+  strategy: z.enum(ANALYSIS_STRATEGIES).optional(),
+};
+
 /** What workers send. Parsed at the boundary; the store turns each into a machine event plus data to record. */
 export const workerReportSchema = z.discriminatedUnion("type", [
   z.object({
@@ -96,8 +110,7 @@ export const workerReportSchema = z.discriminatedUnion("type", [
     ...reportBase,
     taskId: z.string().min(1),
     output: z.unknown(),
-    inputTokens: count.optional(),
-    outputTokens: count.optional(),
+    ...usageFields,
     latencyMs: count.optional(),
   }),
   z.object({
@@ -105,6 +118,7 @@ export const workerReportSchema = z.discriminatedUnion("type", [
     ...reportBase,
     taskId: z.string().min(1),
     error,
+    ...usageFields,
     latencyMs: count.optional(),
   }),
   z.object({ type: z.literal("FATAL_ERROR"), ...reportBase, error }),

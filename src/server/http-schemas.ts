@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { actionSchema } from "../machines/batch.events";
 import { outputSchemaProblems } from "../output-schema";
+import { priceSchema } from "../pricing";
 
 const ratio = z.number().min(0).max(1);
 
@@ -51,6 +52,10 @@ export const analysisSchema = z.object({
   model: z.string().trim().min(1).max(LIMITS.model).optional(),
   temperature: z.number().min(0).max(2).optional(),
   max_tokens: z.number().int().min(1).max(1_000_000).optional(),
+  /** USD per million tokens, over the price table's entry for the model (or for a model it lacks). */
+  price: priceSchema.pick({ input_per_mtok: true, cached_input_per_mtok: true, output_per_mtok: true }).strict().optional(),
+  /** The model's context window in tokens, over the price table's. */
+  context_tokens: z.number().int().min(256).max(100_000_000).optional(),
   failure_tolerance: ratio.optional(),
   staging_tolerance: ratio.optional(),
 });

@@ -8,8 +8,10 @@ import type { BatchService } from "../batch-service";
 import type { PrismaClient } from "../db";
 import type { Chunk } from "../machines/batch.events";
 import type { Logger } from "../logger";
+import { costOf, priceFor, type ModelInfo, type PriceTable } from "../pricing";
+import type { AnalysisInput } from "../server/http-schemas";
 import { isLastAttempt } from "./jobs";
-import { AuthenticationError, ProviderError, type Provider } from "./providers/provider";
+import { AuthenticationError, NO_USAGE, ProviderError, type Provider, type ProviderUsage } from "./providers/provider";
 import type { AnalysisJob } from "./queues";
 
 export interface AnalysisDeps {
@@ -18,19 +20,26 @@ export interface AnalysisDeps {
   logger: Logger;
   /** The provider for a batch's analysis definition (its `provider` field may pick one). */
   providerFor(analysis: BatchAnalysis): Provider;
+  /** Prices and context windows of the models. */
+  prices: PriceTable;
 }
 
 /** The analysis definition as stored with the batch (snake_case, as the API takes it). */
-export interface BatchAnalysis {
-  instructions: string;
-  output_schema?: Record<string, unknown>;
-  provider?: "openai" | "anthropic" | "local";
-  model?: string;
-  temperature?: number;
-  max_tokens?: number;
+export type BatchAnalysis = AnalysisInput;
+
+/** The usage fields of a task report: what the provider billed, and its price when the model has one. */
+function usageReport(usage: ProviderUsage, model: ModelInfo, billed: boolean) {
+  return {
+    requests: usage.requests,
+    inputTokens: usage.inputTokens,
+    cachedInputTokens: usage.cachedInputTokens,
+    outputTokens: usage.outputTokens,
+    costUsd: billed ? costOf(usage, model.price) : 0,
+  };
 }
 
-export function createAnalysisProcessor({ prisma, service, logger, providerFor }: AnalysisDeps) {
+export function createAnalysisProcessor({ prisma, service, logger, providerFor, prices }: AnalysisDeps) {
+  const unpriced = new Set<string>();
   return async (job: Job<AnalysisJob>, _token?: string, signal?: AbortSignal): Promise<string> => {
     const { batchId, runId, taskId } = job.data;
     const log = logger.child({ batchId, taskId, jobId: job.id });
@@ -47,6 +56,14 @@ export function createAnalysisProcessor({ prisma, service, logger, providerFor }
     if (!task) return "skipped: task deleted";
     const analysis = task.batch.analysis as unknown as BatchAnalysis;
     const provider = providerFor(analysis);
+    const model = priceFor(analysis.model ?? provider.model, prices, {
+      ...(analysis.price && { price: analysis.price }),
+      ...(analysis.context_tokens !== undefined && { contextTokens: analysis.context_tokens }),
+    });
+    if (provider.billed && model.note && !unpriced.has(model.model)) {
+      unpriced.add(model.model);
+      log.warn({ model: model.model }, model.note);
+    }
     const started = performance.now();
     try {
       const result = await provider.analyze({
@@ -55,6 +72,8 @@ export function createAnalysisProcessor({ prisma, service, logger, providerFor }
         model: analysis.model,
         temperature: analysis.temperature,
         maxTokens: analysis.max_tokens,
+        ...(model.contextTokens !== null && { contextTokens: model.contextTokens }),
+        ...(model.maxOutputTokens !== null && { maxOutputTokens: model.maxOutputTokens }),
         documentName: task.document.name,
         chunks: ((task.document.chunks ?? []) as unknown as Chunk[]).map((c) => ({ index: c.index, text: c.text })),
         signal,
@@ -65,8 +84,8 @@ export function createAnalysisProcessor({ prisma, service, logger, providerFor }
         runId,
         taskId,
         output: result.output,
-        inputTokens: result.inputTokens,
-        outputTokens: result.outputTokens,
+        ...usageReport(result, model, provider.billed),
+        strategy: result.strategy,
         latencyMs: Math.round(performance.now() - started),
       });
       return r.outcome;
@@ -88,7 +107,16 @@ export function createAnalysisProcessor({ prisma, service, logger, providerFor }
         throw err;
       }
       log.warn({ err }, "task failed");
-      const r = await service.handleTaskFailure({ type: "TASK_FAILED", batchId, runId, taskId, error, latencyMs });
+      const spent = err instanceof ProviderError && err.usage ? err.usage : NO_USAGE;
+      const r = await service.handleTaskFailure({
+        type: "TASK_FAILED",
+        batchId,
+        runId,
+        taskId,
+        error,
+        ...usageReport(spent, model, provider.billed),
+        latencyMs,
+      });
       return r.outcome;
     }
   };

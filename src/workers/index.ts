@@ -12,6 +12,7 @@ import type { Engine } from "../engine";
 import type { Logger } from "../logger";
 import { createAnalysisProcessor, type BatchAnalysis } from "./analysis.worker";
 import { createEffectsRelay } from "./effects-relay";
+import { loadPriceTable } from "../pricing";
 import { createRateLimiter, selectProvider, type Provider } from "./providers";
 import { createQueues, QUEUE_NAMES, type AnalysisJob, type StagingJob } from "./queues";
 import { createReconciler } from "./reconciler";
@@ -36,8 +37,10 @@ export type BackgroundConfig = Pick<
   | "LLM_TIMEOUT_MS"
   | "LLM_MAX_RETRIES"
   | "LLM_OUTPUT_RETRIES"
+  | "LLM_PRICES_FILE"
   | "LLM_REQUESTS_PER_MINUTE"
   | "LLM_TOKENS_PER_MINUTE"
+  | "LLM_RATE_BURST_SECONDS"
 >;
 
 export interface BackgroundDeps {
@@ -50,6 +53,8 @@ export interface BackgroundDeps {
 }
 
 export async function startBackground({ prisma, engine, config, logger, runWorkers }: BackgroundDeps) {
+  // First, so that a bad price file stops the process before it opens anything.
+  const prices = runWorkers ? loadPriceTable(config.LLM_PRICES_FILE) : undefined;
   const redisOptions = { maxRetriesPerRequest: null, lazyConnect: false } as const;
   const connection = new Redis(config.REDIS_URL, redisOptions);
   const subscriber = new Redis(config.REDIS_URL, redisOptions);
@@ -70,6 +75,7 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
       prefix: `${config.QUEUE_PREFIX}:llm-limit`,
       requestsPerMinute: config.LLM_REQUESTS_PER_MINUTE,
       tokensPerMinute: config.LLM_TOKENS_PER_MINUTE,
+      burstMs: config.LLM_RATE_BURST_SECONDS * 1000,
     });
     const providers = new Map<string, Provider>();
     const providerFor = (analysis: BatchAnalysis) => {
@@ -97,7 +103,7 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
       ),
       new Worker<AnalysisJob>(
         QUEUE_NAMES.analysis,
-        createAnalysisProcessor({ prisma, service: engine.service, logger: logger.child({ component: "analysis" }), providerFor }),
+        createAnalysisProcessor({ prisma, service: engine.service, logger: logger.child({ component: "analysis" }), providerFor, prices: prices! }),
         { ...common, concurrency: config.ANALYSIS_CONCURRENCY },
       ),
     );

@@ -1,8 +1,12 @@
 /**
  * A fake OpenAI-compatible server for tests and benchmarks: a real HTTP server on loopback that
  * answers POST /v1/chat/completions as the API does, with scriptable failures, latency and a gate
- * that holds answers, and a log of every request it received.
+ * that holds answers, and a log of every request it received. Like the real API it reports cached
+ * prompt tokens (a prefix of messages it has seen before), can enforce requests and tokens per
+ * minute (429 with Retry-After and `x-ratelimit-*` headers), and can have a context window
+ * (400 `context_length_exceeded`).
  */
+import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { countTokens } from "gpt-tokenizer";
@@ -15,10 +19,15 @@ export interface ChatRequestBody {
   [key: string]: unknown;
 }
 
-/** Token usage to report; "counted" reports the prompt's and the answer's gpt-tokenizer counts. */
+/**
+ * Token usage to report; "counted" reports the prompt's and the answer's gpt-tokenizer counts, and as
+ * cached the longest run of leading messages an earlier request already sent.
+ */
 export interface Usage {
   prompt: number;
   completion: number;
+  /** `prompt_tokens_details.cached_tokens`; 0 when absent. */
+  cached?: number;
 }
 
 /** What to answer: a completion built around `content`, or a raw HTTP response. */
@@ -26,11 +35,28 @@ export type FakeReply =
   | { kind: "completion"; content: string; usage: Usage | "counted" | false; finishReason: string }
   | { kind: "http"; status: number; headers: Record<string, string>; body: string };
 
+/** Rate limits enforced as the providers describe theirs: buckets of one window's worth, refilled continuously. */
+export interface FakeLimits {
+  requestsPerMinute?: number;
+  /** Counts the prompt and `max_completion_tokens` at arrival, then the real answer's tokens instead of the latter. */
+  tokensPerMinute?: number;
+  /** One minute unless a test cannot wait that long. */
+  windowMs?: number;
+  /** The most a bucket holds, as time at the limit's rate; a whole window by default. */
+  burstMs?: number;
+}
+
 export interface FakeBehaviour {
   /** Delay before answering, fixed or per request (`n` counts requests from 1 since the behaviour was set). */
   latencyMs?: number | ((body: ChatRequestBody, n: number) => number);
   /** Decides each answer; `replies.default` when absent. */
   respond?: (body: ChatRequestBody, n: number) => FakeReply | Promise<FakeReply>;
+  /** Enforced before `respond` is asked; a refused request is answered 429 and not counted. */
+  limits?: FakeLimits;
+  /** The model's context window: a prompt plus `max_completion_tokens` above it is answered 400 `context_length_exceeded`. */
+  contextTokens?: number;
+  /** Cached prefixes shorter than this count as not cached (OpenAI's is 1024); 0 by default. */
+  cacheMinTokens?: number;
 }
 
 /** One request as received. `status` is 0 until answered, and stays 0 if the client left first. */
@@ -39,6 +65,12 @@ export interface FakeRequest {
   model: string | undefined;
   body: ChatRequestBody;
   status: number;
+  /** The bearer token it came with, so a test can tell its clients apart. */
+  apiKey: string | undefined;
+  /** The prompt's tokens as the fake counts them (gpt-tokenizer over the messages joined by newlines). */
+  promptTokens: number;
+  /** The usage it answered with, for a completion. */
+  usage?: { prompt: number; completion: number; cached: number };
 }
 
 export interface FakeOpenAI {
@@ -98,9 +130,57 @@ export const replies = {
   },
 };
 
+interface Bucket {
+  /** Per window. */
+  limit: number;
+  /** The most it holds. */
+  capacity: number;
+  level: number;
+  at: number;
+}
+
+/** The two buckets of a behaviour's limits; both start full. */
+function bucketsFor(limits: FakeLimits | undefined) {
+  if (!limits) return undefined;
+  const now = Date.now();
+  const windowMs = limits.windowMs ?? 60_000;
+  const share = Math.min(windowMs, limits.burstMs ?? windowMs) / windowMs;
+  const bucket = (limit: number | undefined): Bucket | undefined =>
+    limit ? { limit, capacity: limit * share, level: limit * share, at: now } : undefined;
+  return { windowMs, requests: bucket(limits.requestsPerMinute), tokens: bucket(limits.tokensPerMinute) };
+}
+type Buckets = NonNullable<ReturnType<typeof bucketsFor>>;
+
+function refill(b: Bucket | undefined, windowMs: number, now: number): void {
+  if (!b) return;
+  b.level = Math.min(b.capacity, b.level + ((now - b.at) * b.limit) / windowMs);
+  b.at = now;
+}
+
+/** Time until a bucket is full again, as OpenAI writes it (`1.5s`, `20ms`). */
+function untilFull(b: Bucket, windowMs: number): string {
+  const ms = Math.ceil(((b.capacity - b.level) * windowMs) / b.limit);
+  return ms < 1000 ? `${ms}ms` : `${(ms / 1000).toFixed(3)}s`;
+}
+
+function rateHeaders(buckets: Buckets | undefined): Record<string, string> {
+  if (!buckets) return {};
+  const headers: Record<string, string> = {};
+  for (const [name, b] of [["requests", buckets.requests], ["tokens", buckets.tokens]] as const) {
+    if (!b) continue;
+    headers[`x-ratelimit-limit-${name}`] = String(b.limit);
+    headers[`x-ratelimit-remaining-${name}`] = String(Math.max(0, Math.floor(b.level)));
+    headers[`x-ratelimit-reset-${name}`] = untilFull(b, buckets.windowMs);
+  }
+  return headers;
+}
+
 /** Starts the fake on 127.0.0.1 on a free port. */
 export async function startFakeOpenAI(initial: FakeBehaviour = {}): Promise<FakeOpenAI> {
   let behaviour = initial;
+  let buckets = bucketsFor(initial.limits);
+  /** Hashes of every run of leading messages seen, for the cached-token count. */
+  const seenPrefixes = new Set<string>();
   let received = 0;
   let closed = false;
   let gate: { promise: Promise<void>; open: () => void } | undefined;
@@ -139,7 +219,9 @@ export async function startFakeOpenAI(initial: FakeBehaviour = {}): Promise<Fake
     } catch {
       readable = false;
     }
-    const entry: FakeRequest = { at, model: body.model, body, status: 0 };
+    const texts = (body.messages ?? []).map((m) => contentText(m.content));
+    const apiKey = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
+    const entry: FakeRequest = { at, model: body.model, body, status: 0, apiKey, promptTokens: countTokens(texts.join("\n")) };
     log(entry);
     const n = ++received;
     if (req.method !== "POST" || !req.url?.endsWith("/chat/completions")) {
@@ -148,6 +230,37 @@ export async function startFakeOpenAI(initial: FakeBehaviour = {}): Promise<Fake
     if (!readable) {
       return answer(res, entry, { kind: "http", status: 400, headers: {}, body: errorBody("invalid_request_error", "Body is not JSON") });
     }
+    const arrival = behaviour;
+    const reserved = Number(body.max_completion_tokens ?? body.max_tokens ?? 0) || 0;
+    if (arrival.contextTokens !== undefined && entry.promptTokens + reserved > arrival.contextTokens) {
+      const message =
+        `This model's maximum context length is ${arrival.contextTokens} tokens. However, you requested ${entry.promptTokens + reserved} tokens ` +
+        `(${entry.promptTokens} in the messages, ${reserved} in the completion). Please reduce the length of the messages or completion.`;
+      return answer(res, entry, { kind: "http", status: 400, headers: {}, body: errorBody("invalid_request_error", message, "context_length_exceeded") });
+    }
+    const limits = buckets;
+    if (limits) {
+      refill(limits.requests, limits.windowMs, at);
+      refill(limits.tokens, limits.windowMs, at);
+      const need = entry.promptTokens + reserved;
+      const waits = [
+        limits.requests && limits.requests.level < 1 ? ((1 - limits.requests.level) * limits.windowMs) / limits.requests.limit : 0,
+        limits.tokens && limits.tokens.level < need ? ((need - limits.tokens.level) * limits.windowMs) / limits.tokens.limit : 0,
+      ];
+      const waitMs = Math.ceil(Math.max(...waits));
+      if (waitMs > 0) {
+        const which = waits[0]! >= waits[1]! ? "requests" : "tokens";
+        return answer(res, entry, {
+          kind: "http",
+          status: 429,
+          headers: { "retry-after": String(Math.ceil(waitMs / 1000)), "retry-after-ms": String(waitMs), ...rateHeaders(limits) },
+          body: errorBody(which, `Rate limit reached for ${which} per minute. Please try again in ${waitMs}ms.`, "rate_limit_exceeded"),
+        });
+      }
+      if (limits.requests) limits.requests.level -= 1;
+      if (limits.tokens) limits.tokens.level -= need;
+    }
+    const cached = cachedPrefixTokens(body.messages ?? [], texts, seenPrefixes, arrival.cacheMinTokens ?? 0);
     if (gate) await gate.promise;
     const current = behaviour;
     const latency = typeof current.latencyMs === "function" ? current.latencyMs(body, n) : (current.latencyMs ?? 0);
@@ -158,7 +271,12 @@ export async function startFakeOpenAI(initial: FakeBehaviour = {}): Promise<Fake
       .then(() => respond(body, n))
       .catch((err: unknown): FakeReply => ({ kind: "http", status: 500, headers: {}, body: errorBody("server_error", String(err)) }));
     if (closed || gone) return;
-    answer(res, entry, reply, body, n);
+    const usage = answer(res, entry, reply, body, n, cached, () => rateHeaders(limits));
+    if (limits?.tokens && usage) {
+      // The answer's real size replaces what was held for it.
+      refill(limits.tokens, limits.windowMs, Date.now());
+      limits.tokens.level = Math.min(limits.tokens.capacity, limits.tokens.level + reserved - usage.completion);
+    }
   };
 
   // Whatever else fails (a throwing `latencyMs`), the client sees a dropped connection rather than a hang.
@@ -171,6 +289,7 @@ export async function startFakeOpenAI(initial: FakeBehaviour = {}): Promise<Fake
     requests,
     setBehaviour: (next) => {
       behaviour = next;
+      buckets = bucketsFor(next.limits);
       received = 0;
     },
     pause: () => {
@@ -204,16 +323,26 @@ export async function startFakeOpenAI(initial: FakeBehaviour = {}): Promise<Fake
   };
 }
 
-function answer(res: ServerResponse, entry: FakeRequest, reply: FakeReply, body: ChatRequestBody = {}, n = 0): void {
+/** Writes the answer; returns the usage reported, for a completion. */
+function answer(
+  res: ServerResponse,
+  entry: FakeRequest,
+  reply: FakeReply,
+  body: ChatRequestBody = {},
+  n = 0,
+  cached = 0,
+  headers: () => Record<string, string> = () => ({}),
+): { prompt: number; completion: number; cached: number } | undefined {
   entry.status = reply.kind === "http" ? reply.status : 200;
   if (reply.kind === "http") {
-    res.writeHead(reply.status, { "content-type": "application/json", ...reply.headers }).end(reply.body);
-    return;
+    res.writeHead(reply.status, { "content-type": "application/json", ...headers(), ...reply.headers }).end(reply.body);
+    return undefined;
   }
   const usage =
     reply.usage === "counted"
-      ? { prompt: countTokens((body.messages ?? []).map((m) => contentText(m.content)).join("\n")), completion: countTokens(reply.content) }
-      : reply.usage;
+      ? { prompt: entry.promptTokens, completion: countTokens(reply.content), cached }
+      : reply.usage && { ...reply.usage, cached: reply.usage.cached ?? 0 };
+  if (usage) entry.usage = usage;
   const completion = {
     id: `chatcmpl-fake-${n}`,
     object: "chat.completion",
@@ -221,10 +350,38 @@ function answer(res: ServerResponse, entry: FakeRequest, reply: FakeReply, body:
     model: body.model ?? "fake-model",
     choices: [{ index: 0, message: { role: "assistant", content: reply.content, refusal: null }, logprobs: null, finish_reason: reply.finishReason }],
     ...(usage && {
-      usage: { prompt_tokens: usage.prompt, completion_tokens: usage.completion, total_tokens: usage.prompt + usage.completion },
+      usage: {
+        prompt_tokens: usage.prompt,
+        completion_tokens: usage.completion,
+        total_tokens: usage.prompt + usage.completion,
+        prompt_tokens_details: { cached_tokens: usage.cached },
+      },
     }),
   };
-  res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(completion));
+  res.writeHead(200, { "content-type": "application/json", ...headers() }).end(JSON.stringify(completion));
+  return usage || undefined;
+}
+
+const MAX_REMEMBERED_PREFIXES = 100_000;
+
+/**
+ * Tokens of the longest run of leading messages an earlier request also began with (as a provider's
+ * prompt cache would serve them), then remembers this request's runs. Below `minTokens`, nothing.
+ */
+function cachedPrefixTokens(messages: { role: string }[], texts: string[], seen: Set<string>, minTokens: number): number {
+  const hash = createHash("sha256");
+  const keys = texts.map((text, i) => {
+    hash.update(`${messages[i]?.role}\u0000${text}\u0000`);
+    return hash.copy().digest("hex");
+  });
+  let longest = -1;
+  keys.forEach((key, i) => {
+    if (seen.has(key)) longest = i;
+  });
+  if (seen.size > MAX_REMEMBERED_PREFIXES) seen.clear();
+  for (const key of keys) seen.add(key);
+  const tokens = longest < 0 ? 0 : countTokens(texts.slice(0, longest + 1).join("\n"));
+  return tokens >= minTokens ? tokens : 0;
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

@@ -1,6 +1,7 @@
 /**
  * Anthropic over the official SDK's messages API. The output schema is enforced the same way as for
- * any model: asked for in the system prompt, checked with Ajv, re-asked when wrong.
+ * any model: asked for in the system prompt, checked with Ajv, re-asked when wrong. The system prompt
+ * is marked for Anthropic's prompt cache (which, unlike OpenAI's, is opt-in).
  * The SDK's retries are off: `converse` applies ours.
  */
 import Anthropic, { APIConnectionError, APIError } from "@anthropic-ai/sdk";
@@ -30,20 +31,30 @@ export function createAnthropicProvider(opts: AnthropicProviderOptions): Provide
   });
 
   async function send(prompt: Prompt): Promise<Reply> {
-    const message = await client.messages.create(
-      {
-        model: prompt.model,
-        system: prompt.system,
-        messages: prompt.turns,
-        max_tokens: prompt.maxTokens ?? DEFAULT_MAX_TOKENS,
-      },
-      { signal: prompt.signal },
-    );
+    const { data: message, response } = await client.messages
+      .create(
+        {
+          model: prompt.model,
+          // Marked for the prompt cache: the instructions are the same for every task of a batch.
+          system: [{ type: "text", text: prompt.system, cache_control: { type: "ephemeral" } }],
+          messages: prompt.turns,
+          max_tokens: prompt.maxTokens ?? DEFAULT_MAX_TOKENS,
+        },
+        { signal: prompt.signal },
+      )
+      .withResponse();
+    const usage = message.usage;
+    const cacheRead = usage.cache_read_input_tokens ?? 0;
+    const cacheWrite = usage.cache_creation_input_tokens ?? 0;
     return {
       text: message.content.flatMap((block) => (block.type === "text" ? [block.text] : [])).join(""),
       model: message.model,
-      inputTokens: message.usage.input_tokens,
-      outputTokens: message.usage.output_tokens,
+      headers: response.headers,
+      // Anthropic's input_tokens leaves out the cached and cache-written ones; ours counts every prompt token.
+      inputTokens: usage.input_tokens + cacheRead + cacheWrite,
+      cachedInputTokens: cacheRead,
+      cacheWriteTokens: cacheWrite,
+      outputTokens: usage.output_tokens,
     };
   }
 

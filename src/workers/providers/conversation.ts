@@ -1,6 +1,7 @@
 /**
- * The part of an LLM analysis that does not depend on the SDK: prompts, the per-attempt timeout,
- * rate limiting, retries, and checking the output against the batch's JSON Schema with re-asks.
+ * The part of an LLM analysis that does not depend on the SDK: prompts, map-reduce for documents
+ * longer than the context window, the per-attempt timeout, rate limiting, retries, usage, and checking
+ * the output against the batch's JSON Schema with re-asks.
  * Each SDK-backed provider supplies only `send` (one HTTP call) and `classify` (its errors → ours).
  */
 import type { ValidateFunction } from "ajv";
@@ -8,13 +9,17 @@ import { countTokens } from "gpt-tokenizer";
 import type { Logger } from "pino";
 import { compileOutputSchema } from "../../output-schema";
 import {
+  addUsage,
   type AnalysisRequest,
   type AnalysisResult,
   InvalidOutputError,
+  NO_USAGE,
   PermanentProviderError,
   type Provider,
   ProviderError,
+  type ProviderUsage,
 } from "./provider";
+import { readRateHeaders } from "./rate-headers";
 import type { RateLimiter } from "./rate-limiter";
 import { connectionFailure, DEFAULT_RETRY_POLICY, type RetryPolicy, withRetries } from "./retry";
 
@@ -60,8 +65,13 @@ export interface Prompt {
 export interface Reply {
   text: string;
   model?: string;
+  /** All prompt tokens, the cached and cache-written ones included. */
   inputTokens?: number;
+  cachedInputTokens?: number;
+  cacheWriteTokens?: number;
   outputTokens?: number;
+  /** The response's headers, for the rate limits they announce. */
+  headers?: Headers;
 }
 
 export interface ConversationOptions {
@@ -103,25 +113,67 @@ export function sdkProvider(
     send,
     classify,
   };
-  return { name, analyze: (req) => converse(req, options) };
+  return { name, model: opts.model, billed: true, analyze: (req) => converse(req, options) };
 }
 
-/** Runs one analysis to a valid output, or fails with a `ProviderError` (or the signal's reason when cancelled). */
+/** The running totals of one analysis. */
+interface Tally {
+  usage: ProviderUsage;
+  attempts: number;
+  model?: string;
+}
+
+/**
+ * Runs one analysis to a valid output, or fails with a `ProviderError` carrying what was spent (or the
+ * signal's reason when cancelled). A document that fits the context window is one request; a longer
+ * one is analysed map-reduce (see `planAnalysis`).
+ */
 async function converse(req: AnalysisRequest, options: ConversationOptions): Promise<AnalysisResult> {
   const model = req.model ?? options.model;
   const validate = req.outputSchema === undefined ? undefined : compileSchema(req.outputSchema);
   const system = systemPrompt(req);
-  const turns: Turn[] = [{ role: "user", content: userPrompt(req) }];
-  const total = { inputTokens: 0, outputTokens: 0, attempts: 0 };
+  const tally: Tally = { usage: NO_USAGE, attempts: 0 };
+  const ask = (user: string) => askUntilValid(req, options, { model, system, user, validate }, tally);
+  try {
+    const plan = planAnalysis(req, system);
+    let output: unknown;
+    if (plan.strategy === "single") {
+      output = await ask(userPrompt(req));
+    } else {
+      options.logger.info({ document: req.documentName, parts: plan.parts.length }, "document exceeds the context window; analysing it map-reduce");
+      const answers: string[] = [];
+      for (const [i, part] of plan.parts.entries()) answers.push(asText(await ask(mapPrompt(req.documentName, i, plan.parts.length, part))));
+      output = await combine(req, system, answers, ask);
+    }
+    return { output, ...tally.usage, attempts: tally.attempts, model: tally.model ?? model, provider: options.provider, strategy: plan.strategy };
+  } catch (err) {
+    if (err instanceof ProviderError) err.usage = tally.usage;
+    throw err;
+  }
+}
+
+/** One question asked until the answer is valid (re-asks included); adds what it cost to `tally`. */
+async function askUntilValid(
+  req: AnalysisRequest,
+  options: ConversationOptions,
+  q: { model: string; system: string; user: string; validate: ValidateFunction | undefined },
+  tally: Tally,
+): Promise<unknown> {
+  const turns: Turn[] = [{ role: "user", content: q.user }];
   for (let ask = 0; ; ask++) {
-    const { reply, attempts } = await call(req, options, { model, system, turns: [...turns] });
-    total.inputTokens += reply.inputTokens;
-    total.outputTokens += reply.outputTokens;
-    total.attempts += attempts;
-    const result = { ...total, model: reply.model ?? model, provider: options.provider };
-    if (validate === undefined) return { ...result, output: reply.text };
-    const parsed = parseOutput(reply.text, validate);
-    if ("value" in parsed) return { ...result, output: parsed.value };
+    const { reply, attempts } = await call(req, options, { model: q.model, system: q.system, turns: [...turns] });
+    tally.usage = addUsage(tally.usage, {
+      requests: 1,
+      inputTokens: reply.inputTokens,
+      cachedInputTokens: reply.cachedInputTokens ?? 0,
+      cacheWriteTokens: reply.cacheWriteTokens ?? 0,
+      outputTokens: reply.outputTokens,
+    });
+    tally.attempts += attempts;
+    tally.model = reply.model ?? tally.model;
+    if (q.validate === undefined) return reply.text;
+    const parsed = parseOutput(reply.text, q.validate);
+    if ("value" in parsed) return parsed.value;
     if (ask >= options.outputRetries) {
       throw new InvalidOutputError(`output still invalid after ${ask} re-ask(s): ${parsed.problems.join("; ")}`, reply.text, parsed.problems);
     }
@@ -130,15 +182,115 @@ async function converse(req: AnalysisRequest, options: ConversationOptions): Pro
   }
 }
 
+/**
+ * Combines the parts' answers into the document's answer in one request; when even the answers do not
+ * fit together, combines them in groups that fit, and those results again, until one answer is left.
+ */
+async function combine(req: AnalysisRequest, system: string, answers: string[], ask: (user: string) => Promise<unknown>): Promise<unknown> {
+  const window = promptRoom(req);
+  for (;;) {
+    const whole = combinePrompt(req.documentName, answers, { from: 1, of: answers.length });
+    if (window === undefined || fits(system, whole, window)) return ask(whole);
+    const label = countTokens(combinePrompt("", ["", ""], { from: answers.length, of: answers.length })) - countTokens(combinePrompt("", [""], { from: answers.length, of: answers.length }));
+    const header = promptTokens(system, combinePrompt(req.documentName, [], { from: answers.length, of: answers.length }));
+    const groups = packInto(answers, window - header, label);
+    if (groups.length >= answers.length) {
+      throw new PermanentProviderError(`the answers for the parts of ${req.documentName} do not fit the context window even two at a time`);
+    }
+    const next: string[] = [];
+    let from = 1;
+    for (const group of groups) {
+      next.push(asText(await ask(combinePrompt(req.documentName, group, { from, of: answers.length }))));
+      from += group.length;
+    }
+    answers = next;
+  }
+}
+
+type Plan = { strategy: "single" } | { strategy: "map_reduce"; parts: string[][] };
+
+/** Share of the context window prompts may fill: our tokenizer (o200k) is not every provider's. */
+const CONTEXT_HEADROOM = 0.9;
+/** Room kept for the answer when the batch sets no `max_tokens`: at most this, the model's ceiling, and a quarter of the window. */
+const DEFAULT_ANSWER_RESERVE = 4096;
+/** What a chat API adds around each message and the reply, in tokens (OpenAI's documented 3 + 4 per message, rounded up). */
+const MESSAGE_OVERHEAD = 4;
+const PROMPT_OVERHEAD = 3;
+
+/** Tokens the prompt may take: the headroomed window less the answer's room; undefined when the window is unknown. */
+function promptRoom(req: AnalysisRequest): number | undefined {
+  if (req.contextTokens === undefined) return undefined;
+  const reserve = req.maxTokens ?? Math.min(DEFAULT_ANSWER_RESERVE, req.maxOutputTokens ?? DEFAULT_ANSWER_RESERVE, Math.floor(req.contextTokens / 4));
+  return Math.floor(req.contextTokens * CONTEXT_HEADROOM) - reserve;
+}
+
+function promptTokens(system: string, user: string): number {
+  return countTokens(system) + countTokens(user) + 2 * MESSAGE_OVERHEAD + PROMPT_OVERHEAD;
+}
+
+function fits(system: string, user: string, room: number): boolean {
+  return promptTokens(system, user) <= room;
+}
+
+/**
+ * One request when the whole document fits (or the window is unknown); otherwise consecutive groups of
+ * chunks, each as large as fits beside the instructions. A chunk that cannot fit even alone is an error
+ * no retry can mend.
+ */
+export function planAnalysis(req: AnalysisRequest, system = systemPrompt(req)): Plan {
+  const room = promptRoom(req);
+  if (room === undefined || fits(system, userPrompt(req), room)) return { strategy: "single" };
+  const texts = [...req.chunks].sort((a, b) => a.index - b.index).map((c) => c.text);
+  // The part's header is as long as it gets when numbered with the largest numbers.
+  const header = promptTokens(system, mapPrompt(req.documentName, texts.length, texts.length, []));
+  const parts = packInto(texts, room - header);
+  if (parts.some((p) => p.length === 1 && !fits(system, mapPrompt(req.documentName, 0, parts.length, p), room))) {
+    throw new PermanentProviderError(
+      `${req.documentName}: a chunk does not fit the context window of ${req.contextTokens} tokens beside the instructions; lower CHUNK_MAX_TOKENS`,
+    );
+  }
+  return { strategy: "map_reduce", parts };
+}
+
+/**
+ * Consecutive groups of `texts` whose tokens (with `perItem` more for each, and the blank lines between)
+ * stay within `room`; an oversized text gets a group of its own.
+ */
+function packInto(texts: string[], room: number, perItem = 0): string[][] {
+  const groups: string[][] = [];
+  let current: string[] = [];
+  let used = 0;
+  for (const text of texts) {
+    const tokens = countTokens(text) + 1 + perItem;
+    if (current.length > 0 && used + tokens > room) {
+      groups.push(current);
+      current = [];
+      used = 0;
+    }
+    current.push(text);
+    used += tokens;
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
 type CountedReply = Reply & { inputTokens: number; outputTokens: number };
+
+/** The headers of a failed HTTP call, where the SDK's error carries them. */
+function headersOf(err: unknown): Headers | undefined {
+  const headers = (err as { headers?: unknown } | null)?.headers;
+  return headers instanceof Headers ? headers : undefined;
+}
 
 async function call(
   req: AnalysisRequest,
   options: ConversationOptions,
   prompt: Omit<Prompt, "signal">,
 ): Promise<{ reply: CountedReply; attempts: number }> {
-  const promptTokens = countTokens([prompt.system, ...prompt.turns.map((t) => t.content)].join("\n"));
-  const estimate = promptTokens + (req.maxTokens ?? 0);
+  const text = [prompt.system, ...prompt.turns.map((t) => t.content)].join("\n");
+  const promptCount = countTokens(text);
+  // Reserved before the call: the prompt with the API's per-message overhead, and the answer's ceiling.
+  const estimate = promptCount + PROMPT_OVERHEAD + MESSAGE_OVERHEAD * (1 + prompt.turns.length) + (req.maxTokens ?? LIMITER_ANSWER_ESTIMATE);
   const limiter = options.limiter;
   const { value, attempts } = await withRetries(
     async () => {
@@ -161,14 +313,17 @@ async function call(
         if ((err as { name?: unknown } | null)?.name === "SyntaxError") {
           throw connectionFailure(`${options.provider} answered with an unreadable body`, err);
         }
-        throw err instanceof ProviderError ? err : options.classify(err);
+        const failure = err instanceof ProviderError ? err : options.classify(err);
+        // An HTTP refusal (429, 400, 5xx) used none of the tokens reserved for it; a lost connection may have.
+        if (failure.status !== undefined) await limiter?.record(0, estimate, readRateHeaders(headersOf(err)));
+        throw failure;
       }
       const counted = {
         ...reply,
-        inputTokens: reply.inputTokens ?? promptTokens,
+        inputTokens: reply.inputTokens ?? promptCount,
         outputTokens: reply.outputTokens ?? countTokens(reply.text),
       };
-      await limiter?.record(counted.inputTokens + counted.outputTokens, estimate);
+      await limiter?.record(counted.inputTokens + counted.outputTokens, estimate, readRateHeaders(reply.headers));
       return counted;
     },
     {
@@ -181,7 +336,14 @@ async function call(
   return { reply: value, attempts };
 }
 
-/** The instructions, plus the schema and the demand for bare JSON when there is a schema. */
+/** Answer tokens the rate limiter reserves for a call whose batch sets no `max_tokens`, until the real count corrects it. */
+const LIMITER_ANSWER_ESTIMATE = 512;
+
+/**
+ * The instructions, plus the schema and the demand for bare JSON when there is a schema. The same for
+ * every request of a batch (single, map and combine alike) and always first, so that the provider's
+ * prompt cache serves it after the first task.
+ */
 function systemPrompt(req: Pick<AnalysisRequest, "instructions" | "outputSchema">): string {
   if (req.outputSchema === undefined) return req.instructions;
   return (
@@ -195,6 +357,27 @@ function userPrompt(req: Pick<AnalysisRequest, "documentName" | "chunks">): stri
   const text = [...req.chunks].sort((a, b) => a.index - b.index).map((c) => c.text).join("\n\n");
   return `Document: ${req.documentName}\n\n${text}`;
 }
+
+/** One part of a long document, analysed on its own. */
+function mapPrompt(documentName: string, index: number, count: number, texts: string[]): string {
+  return (
+    `Document: ${documentName} (part ${index + 1} of ${count})\n` +
+    `The document is too long for one request, so it is analysed in ${count} consecutive parts. ` +
+    `Analyse only this part; your answer will be combined with the answers for the other parts.\n\n${texts.join("\n\n")}`
+  );
+}
+
+/** Answers for consecutive parts (`from` counts from 1), to be made into one. */
+function combinePrompt(documentName: string, answers: string[], range: { from: number; of: number }): string {
+  const listed = answers.map((a, i) => `Answer for part ${range.from + i} of ${range.of}:\n${a}`).join("\n\n");
+  return (
+    `Document: ${documentName} (combining)\n` +
+    `The document was analysed in ${range.of} consecutive parts. Combine the answers below into the one answer ` +
+    `for the whole document, as if you had read it all at once.\n\n${listed}`
+  );
+}
+
+const asText = (value: unknown): string => (typeof value === "string" ? value : JSON.stringify(value));
 
 function reaskPrompt(problems: string[]): string {
   return `Your answer was rejected: ${problems.join("; ")}. Answer again with only the corrected JSON.`;

@@ -75,21 +75,30 @@ export interface LocalAnalysis {
   readability: { words: number; sentences: number; averageSentenceLength: number; fleschReadingEase: number | null };
 }
 
+const LOCAL_MODEL = "tranche-local";
+
 /** The offline provider. It ignores `outputSchema` (its output has a fixed shape) and the model. */
 export function createLocalProvider(): Provider {
   return {
     name: "local",
+    model: LOCAL_MODEL,
+    billed: false,
     async analyze(req: AnalysisRequest): Promise<AnalysisResult> {
       req.signal?.throwIfAborted();
       const text = [...req.chunks].sort((a, b) => a.index - b.index).map((c) => c.text).join("\n\n");
       const output = analyzeText(req.documentName, text);
       return {
         output,
+        // No provider is asked: the tokens are what the text would have cost, for comparison.
+        requests: 0,
         inputTokens: countTokens(`${req.instructions}\n\n${text}`),
+        cachedInputTokens: 0,
+        cacheWriteTokens: 0,
         outputTokens: countTokens(JSON.stringify(output)),
         attempts: 1,
-        model: "tranche-local",
+        model: LOCAL_MODEL,
         provider: "local",
+        strategy: "single",
       };
     },
   };

@@ -36,13 +36,19 @@ export function createOpenAIProvider(opts: OpenAIProviderOptions): Provider {
       ...(prompt.temperature !== undefined && { temperature: prompt.temperature }),
       ...(prompt.maxTokens !== undefined && { max_completion_tokens: prompt.maxTokens }),
     };
-    const completion = await client.chat.completions.create(body, { signal: prompt.signal });
+    const { data: completion, response } = await client.chat.completions.create(body, { signal: prompt.signal }).withResponse();
     const choice = completion.choices[0];
     if (choice === undefined) throw new PermanentProviderError("openai answered with no choices");
+    const usage = completion.usage;
     return {
       text: choice.message.content ?? "",
       model: completion.model,
-      ...(completion.usage && { inputTokens: completion.usage.prompt_tokens, outputTokens: completion.usage.completion_tokens }),
+      headers: response.headers,
+      ...(usage && {
+        inputTokens: usage.prompt_tokens,
+        cachedInputTokens: usage.prompt_tokens_details?.cached_tokens ?? 0,
+        outputTokens: usage.completion_tokens,
+      }),
     };
   }
 
