@@ -26,8 +26,8 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: "^(?!xstate$|zod$|\\./)",
-              message: "The machine is pure: it imports only xstate, zod and its own files. Work leaves it as effects.",
+              regex: "^(?!xstate$|zod$|\\./|\\.\\./vocabulary$)",
+              message: "The machine is pure: it imports only xstate, zod, the vocabulary and its own files. Work leaves it as effects.",
             },
           ],
         },

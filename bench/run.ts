@@ -466,7 +466,7 @@ async function main() {
         queryStats.set(key, st);
       })
     : createPrisma(DB_URL, config.DATABASE_POOL_SIZE);
-  const engine = createEngine({ prisma, logger, maxRunningBatches: config.MAX_RUNNING_BATCHES });
+  const engine = createEngine({ prisma, databaseUrl: DB_URL, poolSize: config.DATABASE_POOL_SIZE, logger, maxRunningBatches: config.MAX_RUNNING_BATCHES });
 
   // Statuses as committed (every commit of this process, so no polling and no missed transition).
   const statusOf = new Map<string, string>();
@@ -855,11 +855,11 @@ interface ControlDeps {
 
 /** Tasks of the batch's run that the database calls dispatched ('running'), by the state of their BullMQ job. */
 async function staleDispatched(monitor: Pool, queues: Queues, batchId: string) {
-  const { rows } = await monitor.query<{ id: string; attempts: number }>(
-    "SELECT t.id, t.attempts FROM tasks t JOIN batches b ON b.id = t.batch_id AND b.run_id = t.run_id WHERE t.batch_id = $1 AND t.status = 'running'", [batchId]);
+  const { rows } = await monitor.query<{ id: string; attempts: number; dispatches: number }>(
+    "SELECT t.id, t.attempts, t.dispatches FROM tasks t JOIN batches b ON b.id = t.batch_id AND b.run_id = t.run_id WHERE t.batch_id = $1 AND t.status = 'running'", [batchId]);
   const byState: Record<string, number> = {};
   for (const r of rows) {
-    const state = await queues.analysis.getJobState(jobIds.analysis({ taskId: r.id }));
+    const state = await queues.analysis.getJobState(jobIds.analysis({ taskId: r.id, dispatch: r.dispatches }));
     byState[state] = (byState[state] ?? 0) + 1;
   }
   const stuck = rows.length - (byState.active ?? 0) - (byState.waiting ?? 0) - (byState.prioritized ?? 0) - (byState.delayed ?? 0);

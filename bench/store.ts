@@ -29,7 +29,7 @@ async function freshDatabase() {
 async function scenario(label: string, clients: number, inFlightPerClient: number) {
   const logger = createLogger("silent");
   const engines: Engine[] = Array.from({ length: clients }, () =>
-    createEngine({ prisma: createPrisma(BASE, Math.max(2, inFlightPerClient)), logger, maxRunningBatches: 1000 }),
+    createEngine({ prisma: createPrisma(BASE, 2), databaseUrl: BASE, poolSize: Math.max(2, inFlightPerClient), logger, maxRunningBatches: 1000 }),
   );
   const first = engines[0]!;
   const batchId = await first.service.createBatch({

@@ -79,7 +79,7 @@ function notAnalysed(stageStatus: string | null): string {
   }
 }
 
-export function presentBatch(b: Batch, documentCount: number): BatchView {
+export function presentBatch(b: Batch): BatchView {
   return {
     id: b.id,
     name: b.name,
@@ -93,7 +93,7 @@ export function presentBatch(b: Batch, documentCount: number): BatchView {
     progress: { total: b.total, pending: b.pending, running: b.running, succeeded: b.succeeded, failed: b.failed, cancelled: b.cancelled },
     staging: b.stagingProgress,
     analysis: b.analysis,
-    document_count: documentCount,
+    document_count: b.documentCount,
     last_error: b.lastError,
     created_at: b.createdAt.toISOString(),
     updated_at: b.updatedAt.toISOString(),
@@ -102,9 +102,9 @@ export function presentBatch(b: Batch, documentCount: number): BatchView {
 
 export function createBatchQueries(prisma: PrismaClient) {
   async function getBatch(id: string): Promise<BatchView> {
-    const b = await prisma.batch.findUnique({ where: { id }, include: { _count: { select: { documents: true } } } });
+    const b = await prisma.batch.findUnique({ where: { id } });
     if (!b) throw new NotFoundError("Batch", id);
-    return presentBatch(b, b._count.documents);
+    return presentBatch(b);
   }
 
   async function listBatches(filter: { status?: string[]; limit: number; offset: number }) {
@@ -115,11 +115,10 @@ export function createBatchQueries(prisma: PrismaClient) {
         orderBy: [{ createdAt: "desc" }, { id: "asc" }],
         take: filter.limit,
         skip: filter.offset,
-        include: { _count: { select: { documents: true } } },
       }),
       prisma.batch.count({ where }),
     ]);
-    return { batches: rows.map((b) => presentBatch(b, b._count.documents)), total, limit: filter.limit, offset: filter.offset };
+    return { batches: rows.map((b) => presentBatch(b)), total, limit: filter.limit, offset: filter.offset };
   }
 
   async function getDocuments(batchId: string) {
@@ -174,9 +173,8 @@ export function createBatchQueries(prisma: PrismaClient) {
     const rows = await prisma.batch.findMany({
       where: { status: "ANALYZING" },
       orderBy: [{ queuePosition: "asc" }, { updatedAt: "asc" }],
-      include: { _count: { select: { documents: true } } },
     });
-    const views = rows.map((b) => presentBatch(b, b._count.documents));
+    const views = rows.map((b) => presentBatch(b));
     return {
       max_running_batches: maxRunning,
       running: views.filter((v) => v.substate === "running"),

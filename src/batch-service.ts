@@ -1,6 +1,6 @@
 /**
  * The batch service: the seeds' entry points (`requestStateChange`, `canTransition`,
- * `handleTaskCompletion`, …) over the actor store.
+ * `handleTaskCompletion`, …) over the store.
  *
  * Submissions to one batch are group-committed: while a transaction for a batch is in
  * flight in this process, further submissions for it queue up and go together in the next
@@ -8,13 +8,13 @@
  * therefore not capped at one event per transaction, and across processes the row lock
  * keeps the same order.
  */
-import { NotFoundError, TransitionRefusedError, VersionConflictError, type BatchStanding } from "./errors";
-import type { ActorStore, CreateBatchRecord, NewDocument, Submission, SubmissionResult } from "./actor-store";
+import { NotFoundError, TransitionRefusedError, ValidationError, VersionConflictError, type BatchStanding } from "./errors";
+import type { CreateBatchRecord, NewDocument, Store, Submission, SubmissionResult } from "./store";
 import type { Action, Source, WorkerReport } from "./machines/batch.events";
 import { allowedActions, stateName, type StoredSnapshot } from "./machines/batch.transition";
 import { loadSnapshot } from "./stored-snapshot";
-import { moveInQueue, lockQueue } from "./batch-queue";
 import type { PrismaClient } from "./db";
+import type { StateRef } from "./vocabulary";
 
 export interface ActionContext {
   reason?: string;
@@ -26,16 +26,17 @@ export interface ActionContext {
   extra?: Record<string, unknown>;
 }
 
+/** What an accepted change left: its own resulting state and version, even if later changes in its group moved the batch on. */
 export interface ChangeResult {
-  previousState: string;
-  currentState: string;
+  previousState: StateRef;
+  currentState: StateRef;
   version: number;
   allowedActions: Action[];
 }
 
 export interface BatchServiceDeps {
   prisma: PrismaClient;
-  store: ActorStore;
+  store: Store;
   /** Most submissions one transaction takes. */
   maxGroupSize?: number;
 }
@@ -88,9 +89,11 @@ export function createBatchService({ prisma, store, maxGroupSize = 256 }: BatchS
     };
     switch (result.outcome) {
       case "accepted":
-        return { previousState: result.from, currentState: result.to, version: result.version, allowedActions: result.allowedActions };
+        return { previousState: result.from as StateRef, currentState: result.to as StateRef, version: result.version, allowedActions: result.allowedActions };
       case "not_found":
         throw new NotFoundError("Batch", batchId);
+      case "invalid":
+        throw new ValidationError(result.reason ?? "the request could not be stored", { code: result.code });
       case "version_conflict":
         throw new VersionConflictError(expected ?? -1, standing);
       case "refused":
@@ -121,9 +124,17 @@ export function createBatchService({ prisma, store, maxGroupSize = 256 }: BatchS
     return { allowed: allowed.includes(action), currentState: stateName(snapshot), allowedActions: allowed, version: row.version };
   }
 
-  /** A worker's report; duplicates and stale reports come back as `ignored`, never as errors. */
+  /** A worker's report, applied now; duplicates and stale reports come back as `ignored`, never as errors. */
   function report(report: WorkerReport): Promise<SubmissionResult> {
     return submit(report.batchId, { kind: "report", report });
+  }
+
+  /**
+   * A worker's report whose answer the worker does not need: validated, stored in the inbox and
+   * applied soon after by the batch's drainer. Resolves once the report is durable.
+   */
+  function deliver(report: WorkerReport): Promise<void> {
+    return store.inbox.deliver(report);
   }
 
   async function addDocuments(batchId: string, documents: NewDocument[], ctx: ActionContext = {}) {
@@ -134,7 +145,7 @@ export function createBatchService({ prisma, store, maxGroupSize = 256 }: BatchS
 
   async function removeDocuments(batchId: string, documentIds: string[], ctx: ActionContext = {}) {
     const result = await submit(batchId, { kind: "removeDocuments", documentIds, source: ctx.source ?? "user", expectedVersion: ctx.expectedVersion });
-    if (result.outcome === "ignored" || (result.outcome === "refused" && result.reason === "no such document in this batch")) {
+    if (result.code === "no_such_document") {
       throw new NotFoundError("Document", documentIds.join(", "));
     }
     return answer(batchId, "remove documents from", result, ctx.expectedVersion);
@@ -142,10 +153,7 @@ export function createBatchService({ prisma, store, maxGroupSize = 256 }: BatchS
 
   /** Moves a queued batch to `position` (1 = next). Positions are queue order, not machine state: no version change. */
   async function reorderQueue(batchId: string, position: number): Promise<void> {
-    const moved = await prisma.$transaction(async (tx) => {
-      await lockQueue(tx);
-      return moveInQueue(tx, batchId, position);
-    });
+    const moved = await store.moveQueued(batchId, position);
     if (!moved) {
       const exists = await prisma.batch.count({ where: { id: batchId } });
       if (!exists) throw new NotFoundError("Batch", batchId);
@@ -163,6 +171,7 @@ export function createBatchService({ prisma, store, maxGroupSize = 256 }: BatchS
     requestStateChange,
     canTransition,
     report,
+    deliver,
     handleTaskCompletion: (r: Extract<WorkerReport, { type: "TASK_COMPLETED" }>) => report(r),
     handleTaskFailure: (r: Extract<WorkerReport, { type: "TASK_FAILED" }>) => report(r),
     handleDocumentStaged: (r: Extract<WorkerReport, { type: "DOCUMENT_STAGED" }>) => report(r),
@@ -172,6 +181,8 @@ export function createBatchService({ prisma, store, maxGroupSize = 256 }: BatchS
     reorderQueue,
     /** Starts queued batches if slots are free; the periodic safety net behind in-transaction promotion. */
     promoteQueued: () => store.rebalance(),
+    /** Drains every batch's pending inbox reports; the safety net behind the drains after each append. */
+    sweepInbox: () => store.inbox.sweep(),
   };
 }
 

@@ -1,22 +1,27 @@
-/** Wires the batch engine's parts for one process: the actor store, the batch service and the read side. */
-import { createActorStore, type ActorStoreDeps, type Commit } from "./actor-store";
+/** Wires the batch engine's parts for one process: the store, the batch service and the read side. */
 import { createBatchQueries } from "./batch-queries";
 import { createBatchService } from "./batch-service";
 import type { PrismaClient } from "./db";
 import type { Logger } from "./logger";
+import { createStore, type Commit, type StoreDeps } from "./store";
 
 export interface EngineDeps {
   prisma: PrismaClient;
+  /** The store writes through its own pool on this database. */
+  databaseUrl: string;
+  /** Connections of the store's pool (default 10). */
+  poolSize?: number;
   logger: Logger;
   maxRunningBatches: number;
-  beforeCommit?: ActorStoreDeps["beforeCommit"];
+  beforeCommit?: StoreDeps["beforeCommit"];
 }
 
 export function createEngine(deps: EngineDeps) {
   const listeners = new Set<(commit: Commit) => void>();
-  const store = createActorStore({
-    prisma: deps.prisma,
-    logger: deps.logger.child({ component: "actor-store" }),
+  const store = createStore({
+    databaseUrl: deps.databaseUrl,
+    poolSize: deps.poolSize ?? 10,
+    logger: deps.logger.child({ component: "store" }),
     maxRunningBatches: deps.maxRunningBatches,
     beforeCommit: deps.beforeCommit,
     onCommit: (commit) => {
@@ -34,6 +39,8 @@ export function createEngine(deps: EngineDeps) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    /** Flushes the inbox and closes the store's pool. */
+    close: () => store.close(),
   };
 }
 

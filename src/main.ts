@@ -30,7 +30,13 @@ async function main(role: Role) {
   if (applied.length) logger.info({ database, applied }, "applied migrations");
 
   const prisma = createPrisma(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
-  const engine = createEngine({ prisma, logger, maxRunningBatches: config.MAX_RUNNING_BATCHES });
+  const engine = createEngine({
+    prisma,
+    databaseUrl: config.DATABASE_URL,
+    poolSize: config.DATABASE_POOL_SIZE,
+    logger,
+    maxRunningBatches: config.MAX_RUNNING_BATCHES,
+  });
   const background = await startBackground({ prisma, engine, config, logger, runWorkers: role !== "api" });
   const closers: (() => Promise<void>)[] = [];
 
@@ -75,6 +81,7 @@ async function main(role: Role) {
     logger.info({ signal }, "shutting down: finishing running jobs");
     for (const close of closers) await close();
     await background.close();
+    await engine.close();
     await prisma.$disconnect();
     logger.info("stopped");
     process.exit(0);

@@ -14,8 +14,8 @@ beforeAll(async () => {
 afterAll(() => s.close());
 
 /** The BullMQ state of each task's job. */
-const jobStates = (tasks: { id: string }[]) =>
-  Promise.all(tasks.map((t) => s.background.queues.analysis.getJobState(jobIds.analysis({ taskId: t.id }))));
+const jobStates = (tasks: { id: string; dispatches: number }[]) =>
+  Promise.all(tasks.map((t) => s.background.queues.analysis.getJobState(jobIds.analysis({ taskId: t.id, dispatch: t.dispatches }))));
 
 /** Stages through the service (this system has no staging workers), then runs. */
 async function stageAndRun(id: string) {
@@ -44,7 +44,10 @@ test("re-dispatch replaces a finished job of the same id", async () => {
 
   // What a job whose start was refused leaves behind: a completed job with the task's job id.
   const connection = new Redis(redisUrl(), { maxRetriesPerRequest: null });
-  for (const t of dispatched) await s.background.queues.analysis.add("analyse", { batchId: id, runId: 1, taskId: t.id }, { jobId: jobIds.analysis({ taskId: t.id }) });
+  for (const t of dispatched) {
+    const job = { batchId: id, runId: 1, taskId: t.id, dispatch: t.dispatches };
+    await s.background.queues.analysis.add("analyse", job, { jobId: jobIds.analysis(job) });
+  }
   const stale = new Worker(QUEUE_NAMES.analysis, async () => "handed back", { connection, prefix: s.prefix });
   await waitFor("the stale jobs completed", async () => {
     const states = await jobStates(dispatched);

@@ -90,7 +90,7 @@ test("pause withdraws queued jobs: withdrawn tasks go back to pending, and resum
   const running = await runningTasks(h.db.prisma, id);
   await h.engine.service.requestStateChange(id, "pause");
   const effect = await h.db.prisma.effect.findFirstOrThrow({ where: { batchId: id, type: "withdrawJobs" } });
-  expect(effect.payload).toMatchObject({ kind: "analysis", runId: 1 });
+  expect(effect.payload).toMatchObject({ batchId: id, items: [{ type: "withdrawJobs", kind: "analysis", runId: 1 }] });
   // The relay found one job still waiting and took it back; the other was already active.
   const r = await h.engine.service.report({ type: "JOBS_WITHDRAWN", batchId: id, runId: 1, kind: "analysis", ids: [running[0]!.id] });
   expect(r.outcome).toBe("accepted");
@@ -102,7 +102,7 @@ test("pause withdraws queued jobs: withdrawn tasks go back to pending, and resum
 
   await h.engine.service.requestStateChange(id, "resume");
   const dispatched = await h.db.prisma.effect.findMany({ where: { batchId: id, type: "enqueueAnalysis" }, orderBy: { id: "asc" } });
-  expect(dispatched.at(-1)?.payload).toMatchObject({ taskIds: [running[0]!.id] });
+  expect(dispatched.at(-1)?.payload).toMatchObject({ batchId: id, items: [{ type: "enqueueAnalysis", runId: 1, units: [{ id: running[0]!.id }] }] });
   await finishTasks(d(), id);
   expect(await h.db.prisma.batch.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: "COMPLETED", succeeded: 2 });
 });

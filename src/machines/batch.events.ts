@@ -4,6 +4,10 @@
  * types are inferred from them so the vocabulary lives in exactly one place.
  */
 import { z } from "zod";
+import { UNIT_STATUSES, WORK_KINDS } from "../vocabulary";
+
+export { UNIT_STATUSES };
+export type { PriorStatus, Source, UnitStatus, WorkKind } from "../vocabulary";
 
 /** The user actions of SPEC §3, in the order the UI shows them, plus `delete`. */
 export const ACTIONS = [
@@ -21,18 +25,11 @@ export const ACTIONS = [
 export const actionSchema = z.enum(ACTIONS);
 export type Action = z.infer<typeof actionSchema>;
 
-/** Where a unit of work (a document being staged, a task being analysed) stands in its run. */
-export const UNIT_STATUSES = ["pending", "running", "succeeded", "failed", "cancelled"] as const;
-export type UnitStatus = (typeof UNIT_STATUSES)[number];
-/** What the store found for a reported unit: its stored status, or `missing` (unknown, or of another run). */
-export type PriorStatus = UnitStatus | "missing";
-
 /** How a document was analysed: one request, or map-reduce over groups of chunks that fit the context window. */
 export const ANALYSIS_STRATEGIES = ["single", "map_reduce"] as const;
 export type AnalysisStrategy = (typeof ANALYSIS_STRATEGIES)[number];
 
-export const workKindSchema = z.enum(["staging", "analysis"]);
-export type WorkKind = z.infer<typeof workKindSchema>;
+export const workKindSchema = z.enum(WORK_KINDS);
 
 const runId = z.number().int().nonnegative();
 const count = z.number().int().nonnegative();
@@ -131,5 +128,3 @@ export const workerReportSchema = z.discriminatedUnion("type", [
 ]);
 export type WorkerReport = z.infer<typeof workerReportSchema>;
 
-/** Who asked for a change; recorded in history. */
-export type Source = "user" | "worker" | "system";

@@ -225,12 +225,14 @@ export const batchMachine = setup({
   },
 }).createMachine({
   id: "batch",
-  context: ({ input }) => ({
+  // Called with no input when xstate builds an actor only to restore or transition a stored
+  // snapshot (whose context replaces this one), so a missing input must not throw.
+  context: ({ input }: { input: BatchInput | undefined }) => ({
     runId: 0,
-    documents: input.documents,
-    windows: { staging: input.window, analysis: input.window },
-    stagingTolerance: input.stagingTolerance,
-    failureTolerance: input.failureTolerance,
+    documents: input?.documents ?? 0,
+    windows: { staging: input?.window ?? 1, analysis: input?.window ?? 1 },
+    stagingTolerance: input?.stagingTolerance ?? 0,
+    failureTolerance: input?.failureTolerance ?? 0,
     autoRun: false,
     staging: zero(),
     tasks: zero(),

@@ -1,6 +1,6 @@
 /** Turns uploaded documents (inline JSON or multipart files) into stored documents. */
 import { PayloadTooLargeError, ValidationError } from "../errors";
-import type { NewDocument } from "../actor-store";
+import type { NewDocument } from "../store";
 import { inferMimeType, isGenericMimeType } from "../mime";
 import type { DocumentInput } from "./http-schemas";
 

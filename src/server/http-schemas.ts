@@ -3,6 +3,7 @@
  * handler parses with these; a failure answers 400 naming the field.
  */
 import { z } from "zod";
+import { PROVIDER_KINDS } from "../vocabulary";
 import { actionSchema } from "../machines/batch.events";
 import { outputSchemaProblems } from "../output-schema";
 import { priceSchema } from "../pricing";
@@ -48,7 +49,7 @@ export const analysisSchema = z.object({
       for (const message of outputSchemaProblems(schema)) ctx.addIssue({ code: "custom", message });
     })
     .optional(),
-  provider: z.enum(["openai", "anthropic", "local"]).optional(),
+  provider: z.enum(PROVIDER_KINDS).optional(),
   model: z.string().trim().min(1).max(LIMITS.model).optional(),
   temperature: z.number().min(0).max(2).optional(),
   max_tokens: z.number().int().min(1).max(1_000_000).optional(),

@@ -8,18 +8,11 @@
  */
 import { Router, type Response } from "express";
 import { Client } from "pg";
-import { BATCH_CHANNEL } from "../actor-store";
+import { BATCH_CHANNEL, type BatchChange } from "../vocabulary";
 import type { PrismaClient } from "../db";
 import type { Logger } from "../logger";
 
-export interface BatchChange {
-  batch_id: string;
-  version: number;
-  status: string;
-  substate: string | null;
-  deleted: boolean;
-  at: number;
-}
+export type { BatchChange };
 
 export interface LiveStreamDeps {
   databaseUrl: string;
@@ -69,7 +62,7 @@ export async function createLiveStream({ databaseUrl, prisma, logger, heartbeatM
         select: { id: true, version: true, status: true, substate: true, updatedAt: true },
       });
       for (const b of missed) {
-        send(res, { batch_id: b.id, version: b.version, status: b.status, substate: b.substate, deleted: false, at: b.updatedAt.getTime() });
+        send(res, { batch_id: b.id, version: b.version, status: b.status as BatchChange["status"], substate: b.substate as BatchChange["substate"], deleted: false, at: b.updatedAt.getTime() });
       }
     }
     clients.add(res);

@@ -137,13 +137,14 @@ export function createApiRouter({ service, queries, config }: RoutesDeps): Route
       res.json({ success: true, previous_state: change.previousState.split(".")[0], current_state: "DELETED", id: batchId });
       return;
     }
+    // The answer names what this change left; `batch` is the batch as it stands now (later changes included).
     const batch = await queries.getBatch(batchId);
     res.json({
       success: true,
       previous_state: change.previousState.split(".")[0],
-      current_state: batch.status,
-      allowed_actions: batch.allowed_actions,
-      version: batch.version,
+      current_state: change.currentState.split(".")[0],
+      allowed_actions: change.allowedActions,
+      version: change.version,
       batch,
     });
   }

@@ -1,7 +1,8 @@
 /**
  * The analysis processor: asks the batch whether its task may start (so nothing starts
  * after a pause is accepted), calls the provider with the batch's analysis definition and
- * the document's chunks, and reports the result. Writes nothing itself.
+ * the document's chunks, and reports the result to the inbox (the job is acknowledged only once
+ * the report is durable). Writes nothing itself.
  */
 import type { Job } from "bullmq";
 import type { BatchService } from "../batch-service";
@@ -46,7 +47,7 @@ export function createAnalysisProcessor({ prisma, service, logger, providerFor, 
     const start = await service.report({ type: "TASK_STARTED", batchId, runId, taskId });
     if (start.outcome !== "accepted") {
       // The batch is paused, cancelled or failed, or the task is done: hand the job back.
-      if (start.outcome === "ignored") await service.report({ type: "JOBS_WITHDRAWN", batchId, runId, kind: "analysis", ids: [taskId] });
+      if (start.outcome === "ignored") await service.deliver({ type: "JOBS_WITHDRAWN", batchId, runId, kind: "analysis", ids: [taskId] });
       return `not started: ${start.reason ?? start.outcome}`;
     }
     const task = await prisma.task.findUnique({
@@ -78,7 +79,7 @@ export function createAnalysisProcessor({ prisma, service, logger, providerFor, 
         chunks: ((task.document.chunks ?? []) as unknown as Chunk[]).map((c) => ({ index: c.index, text: c.text })),
         signal,
       });
-      const r = await service.handleTaskCompletion({
+      await service.deliver({
         type: "TASK_COMPLETED",
         batchId,
         runId,
@@ -88,12 +89,12 @@ export function createAnalysisProcessor({ prisma, service, logger, providerFor, 
         strategy: result.strategy,
         latencyMs: Math.round(performance.now() - started),
       });
-      return r.outcome;
+      return "reported";
     } catch (err) {
       if (signal?.aborted) {
         // Aborted because the batch was cancelled or failed: the task did not run to an
         // answer, so it is handed back (and counted cancelled), not failed.
-        await service.report({ type: "JOBS_WITHDRAWN", batchId, runId, kind: "analysis", ids: [taskId] });
+        await service.deliver({ type: "JOBS_WITHDRAWN", batchId, runId, kind: "analysis", ids: [taskId] });
         return "aborted";
       }
       const latencyMs = Math.round(performance.now() - started);
@@ -101,14 +102,14 @@ export function createAnalysisProcessor({ prisma, service, logger, providerFor, 
       if (err instanceof AuthenticationError) {
         // Bad credentials fail every task alike: fail the batch once, clearly.
         log.error({ err }, "provider rejected the credentials");
-        await service.report({ type: "FATAL_ERROR", batchId, runId, error: `${provider.name}: ${error}` });
+        await service.deliver({ type: "FATAL_ERROR", batchId, runId, error: `${provider.name}: ${error}` });
       } else if ((err instanceof ProviderError ? err.retryable : true) && !isLastAttempt(job)) {
         // Worth another go later: BullMQ runs the job again after a backoff.
         throw err;
       }
       log.warn({ err }, "task failed");
       const spent = err instanceof ProviderError && err.usage ? err.usage : NO_USAGE;
-      const r = await service.handleTaskFailure({
+      await service.deliver({
         type: "TASK_FAILED",
         batchId,
         runId,
@@ -117,7 +118,7 @@ export function createAnalysisProcessor({ prisma, service, logger, providerFor, 
         ...usageReport(spent, model, provider.billed),
         latencyMs,
       });
-      return r.outcome;
+      return "reported";
     }
   };
 }

@@ -1,49 +1,42 @@
 /**
- * The effects relay: turns the outbox (queue work committed with a transition) into BullMQ
- * jobs. It runs right after each local commit and on a periodic sweep, in every process, so
- * a crash between commit and enqueue is repaired by whichever process sweeps next.
+ * The effects relay: turns the outbox (one row of queue work per committed group) into
+ * BullMQ jobs. It runs right after each local commit and on a periodic sweep, in every
+ * process, so a crash between commit and enqueue is repaired by whichever process sweeps next.
  *
- * Rows are claimed with `FOR UPDATE SKIP LOCKED`, so processes share the work without
- * taking the same row; a row is marked done only after its jobs are in Redis, and a crash
- * before that leaves it pending. Job ids are deterministic, so a repeated enqueue is harmless.
+ * It only relays. Rows are leased in one statement (`available_at` moves past now, so no
+ * other process takes them meanwhile, and no row lock is held while Redis is called); the
+ * jobs of every leased row go to Redis in one `addBulk` per queue; then the rows are marked
+ * done in one statement. A relay that dies mid-way leaves its rows to be leased again when
+ * the lease ends; job ids are deterministic per dispatch, so a repeated add is harmless.
+ * Withdrawals are handed, in order, to the withdrawer.
  */
-import type { Redis } from "ioredis";
-import type { OutboxEffect } from "../actor-store";
-import type { BatchService } from "../batch-service";
-import type { PrismaClient } from "../db";
+import type { Pool } from "pg";
 import type { Logger } from "../logger";
-import type { WorkKind } from "../machines/batch.events";
-import { jobIds, type Queues } from "./queues";
+import type { OutboxItem, OutboxPayload } from "../store";
+import { jobIds, type AnalysisJob, type Queues, type StagingJob } from "./queues";
+import type { Withdrawer } from "./withdraw";
 
 export interface EffectsRelayDeps {
-  prisma: PrismaClient;
+  pool: Pool;
   queues: Queues;
-  service: BatchService;
+  withdraw: Withdrawer;
   logger: Logger;
-  /** Publishes abort requests for jobs in flight of a cancelled or failed batch. */
-  publisher?: Redis;
-  abortChannel?: string;
-  /** Most effects claimed per transaction (default 100). */
+  /** Most outbox rows leased at once (default 200). */
   claimSize?: number;
+  /** How long a lease lasts before another process may take the rows (default 10 s). */
+  leaseSeconds?: number;
 }
 
-interface EffectRow {
-  id: bigint;
+interface LeasedRow {
+  id: string;
   attempts: number;
-  payload: OutboxEffect;
+  payload: OutboxPayload;
 }
-
-/** Job states in which a job has not started and can be taken back. */
-const NOT_STARTED = new Set(["waiting", "delayed", "prioritized", "waiting-children", "wait"]);
-/**
- * Job states in which a job will never run (again). A unit still dispatched with such a job
- * has nothing that will report for it: its job reports before it finishes, so it already did.
- */
-const FINISHED = new Set(["completed", "failed", "unknown"]);
 
 export function createEffectsRelay(deps: EffectsRelayDeps) {
-  const { prisma, queues, service, logger } = deps;
-  const claimSize = deps.claimSize ?? 100;
+  const { pool, queues, withdraw, logger } = deps;
+  const claimSize = deps.claimSize ?? 200;
+  const leaseSeconds = deps.leaseSeconds ?? 10;
   let draining: Promise<void> | null = null;
   let again = false;
 
@@ -67,107 +60,81 @@ export function createEffectsRelay(deps: EffectsRelayDeps) {
   }
 
   async function drainOnce(): Promise<number> {
-    return prisma.$transaction(
-      async (tx) => {
-        const rows = await tx.$queryRaw<EffectRow[]>`
-          SELECT id, attempts, payload FROM effects
-          WHERE status = 'pending' AND available_at <= now()
-          ORDER BY id LIMIT ${claimSize} FOR UPDATE SKIP LOCKED`;
-        for (const row of rows) {
-          try {
-            await carryOut(row.payload);
-            await tx.$executeRaw`UPDATE effects SET status = 'done', dispatched_at = now(), attempts = attempts + 1 WHERE id = ${row.id}`;
-          } catch (err) {
-            const delaySeconds = Math.min(60, 2 ** row.attempts);
-            logger.warn({ err, effectId: row.id.toString(), batchId: row.payload.batchId }, "effect dispatch failed; will retry");
-            await tx.$executeRaw`UPDATE effects SET attempts = attempts + 1, last_error = ${String(err)},
-              available_at = now() + make_interval(secs => ${delaySeconds}) WHERE id = ${row.id}`;
-          }
-        }
-        return rows.length;
-      },
-      { timeout: 120_000, maxWait: 10_000 },
+    const { rows } = await pool.query<LeasedRow>(
+      `UPDATE effects SET available_at = now() + make_interval(secs => $2), attempts = attempts + 1
+       WHERE id IN (SELECT id FROM effects WHERE status = 'pending' AND available_at <= now()
+                    ORDER BY available_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
+       RETURNING id::text, attempts, payload`,
+      [claimSize, leaseSeconds],
     );
-  }
-
-  /**
-   * BullMQ ignores an add whose job id still exists, finished jobs included. A unit dispatched
-   * again (its earlier job handed it back, e.g. its start was refused by a pause) would then
-   * get no job, so a finished job of the same id goes first. A live one is left alone
-   * (`remove` does not touch an active job), and a waiting one is re-added at once.
-   */
-  async function clearFinished(queue: Queues["staging"] | Queues["analysis"], jobIdsToAdd: string[]) {
-    await Promise.all(jobIdsToAdd.map((id) => queue.remove(id)));
-  }
-
-  async function carryOut(effect: OutboxEffect): Promise<void> {
-    switch (effect.type) {
-      case "enqueueStaging":
-        await clearFinished(queues.staging, effect.documentIds.map((documentId) => jobIds.staging({ batchId: effect.batchId, runId: effect.runId, documentId })));
-        await queues.staging.addBulk(
-          effect.documentIds.map((documentId) => {
-            const data = { batchId: effect.batchId, runId: effect.runId, documentId };
-            return { name: "stage", data, opts: { jobId: jobIds.staging(data) } };
-          }),
-        );
-        return;
-      case "enqueueAnalysis":
-        await clearFinished(queues.analysis, effect.taskIds.map((taskId) => jobIds.analysis({ taskId })));
-        await queues.analysis.addBulk(
-          effect.taskIds.map((taskId) => ({
-            name: "analyse",
-            data: { batchId: effect.batchId, runId: effect.runId, taskId },
-            opts: { jobId: jobIds.analysis({ taskId }) },
-          })),
-        );
-        return;
-      case "withdrawJobs":
-        await withdraw(effect.batchId, effect.runId, effect.kind);
-        return;
+    if (!rows.length) return 0;
+    rows.sort((a, b) => Number(BigInt(a.id) - BigInt(b.id)));
+    try {
+      await relay(rows);
+      await pool.query(`UPDATE effects SET status = 'done', dispatched_at = now() WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);
+    } catch (err) {
+      const attempts = Math.max(...rows.map((r) => r.attempts));
+      logger.warn({ err, effects: rows.length }, "effect dispatch failed; will retry");
+      await pool.query(
+        `UPDATE effects SET last_error = $2, available_at = now() + make_interval(secs => $3) WHERE id = ANY($1::bigint[])`,
+        [rows.map((r) => r.id), String(err), Math.min(60, 2 ** attempts)],
+      );
     }
+    return rows.length;
   }
 
-  /**
-   * Takes back the jobs of a batch's run that have not started, and tells the batch which;
-   * jobs in flight finish (and are counted) unless the batch was cancelled or failed, in
-   * which case their workers are asked to abort them.
-   */
-  async function withdraw(batchId: string, runId: number, kind: WorkKind) {
-    const units =
-      kind === "staging"
-        ? (await prisma.document.findMany({ where: { batchId, stageRunId: runId, stageStatus: "running" }, select: { id: true } })).map(
-            (d) => ({ id: d.id, jobId: jobIds.staging({ batchId, runId, documentId: d.id }) }),
-          )
-        : (await prisma.task.findMany({ where: { batchId, runId, status: "running" }, select: { id: true } })).map((t) => ({
-            id: t.id,
-            jobId: jobIds.analysis({ taskId: t.id }),
-          }));
-    const queue = kind === "staging" ? queues.staging : queues.analysis;
-    const withdrawn: string[] = [];
-    const inFlight: string[] = [];
-    for (const unit of units) {
-      const state = await queue.getJobState(unit.jobId);
-      // A job Redis no longer knows (lost, or never enqueued) or that finished cannot run either;
-      // the batch service checks each unit is still dispatched before counting it withdrawn.
-      if (FINISHED.has(state) || (NOT_STARTED.has(state) && (await queue.remove(unit.jobId)) === 1)) withdrawn.push(unit.id);
-      else if (state === "active") inFlight.push(unit.jobId);
-    }
-    if (withdrawn.length) await service.report({ type: "JOBS_WITHDRAWN", batchId, runId, kind, ids: withdrawn });
-    if (inFlight.length && deps.publisher && deps.abortChannel) {
-      const batch = await prisma.batch.findUnique({ where: { id: batchId }, select: { status: true } });
-      if (!batch || batch.status === "CANCELLED" || batch.status.startsWith("FAILED")) {
-        await deps.publisher.publish(deps.abortChannel, JSON.stringify({ batchId, jobIds: inFlight }));
+  /** Carries out the rows' items in order: adds batched until a withdrawal needs them in Redis first. */
+  async function relay(rows: LeasedRow[]) {
+    let staging: { name: string; data: StagingJob; opts: { jobId: string } }[] = [];
+    let analysis: { name: string; data: AnalysisJob; opts: { jobId: string } }[] = [];
+    const flush = async () => {
+      if (staging.length) await queues.staging.addBulk(staging);
+      if (analysis.length) await queues.analysis.addBulk(analysis);
+      staging = [];
+      analysis = [];
+    };
+    for (const row of rows) {
+      for (const item of itemsOf(row.payload)) {
+        const batchId = row.payload.batchId;
+        switch (item.type) {
+          case "enqueueStaging":
+            for (const u of item.units) {
+              const data = { batchId, runId: item.runId, documentId: u.id, dispatch: u.dispatch };
+              staging.push({ name: "stage", data, opts: { jobId: jobIds.staging(data) } });
+            }
+            break;
+          case "enqueueAnalysis":
+            for (const u of item.units) {
+              const data = { batchId, runId: item.runId, taskId: u.id, dispatch: u.dispatch };
+              analysis.push({ name: "analyse", data, opts: { jobId: jobIds.analysis(data) } });
+            }
+            break;
+          case "withdrawJobs":
+            await flush();
+            await withdraw(batchId, item.runId, item.kind);
+            break;
+        }
       }
     }
-    logger.debug({ batchId, runId, kind, withdrawn: withdrawn.length, inFlight: inFlight.length }, "withdrew jobs");
+    await flush();
   }
 
   /** Drops dispatched effects older than a day: the history keeps the record of what happened. */
   async function prune(): Promise<number> {
-    return prisma.$executeRaw`DELETE FROM effects WHERE status = 'done' AND dispatched_at < now() - interval '1 day'`;
+    const r = await pool.query(`DELETE FROM effects WHERE status = 'done' AND dispatched_at < now() - interval '1 day'`);
+    return r.rowCount ?? 0;
   }
 
   return { drain, prune };
+}
+
+/** A row's items; rows written before one row per group held a single item as their payload. */
+function itemsOf(payload: OutboxPayload | (OutboxItem & { batchId: string })): OutboxItem[] {
+  if ("items" in payload) return payload.items;
+  const legacy = payload as unknown as { type: string; batchId: string; runId: number; kind?: "staging" | "analysis"; documentIds?: string[]; taskIds?: string[] };
+  if (legacy.type === "enqueueStaging") return [{ type: "enqueueStaging", runId: legacy.runId, units: (legacy.documentIds ?? []).map((id) => ({ id, dispatch: 0 })) }];
+  if (legacy.type === "enqueueAnalysis") return [{ type: "enqueueAnalysis", runId: legacy.runId, units: (legacy.taskIds ?? []).map((id) => ({ id, dispatch: 0 })) }];
+  return [{ type: "withdrawJobs", runId: legacy.runId, kind: legacy.kind ?? "analysis" }];
 }
 
 export type EffectsRelay = ReturnType<typeof createEffectsRelay>;

@@ -17,6 +17,7 @@ import { createRateLimiter, selectProvider, type Provider } from "./providers";
 import { createQueues, QUEUE_NAMES, type AnalysisJob, type StagingJob } from "./queues";
 import { createReconciler } from "./reconciler";
 import { createStagingProcessor } from "./staging.worker";
+import { createWithdrawer } from "./withdraw";
 
 export type BackgroundConfig = Pick<
   Config,
@@ -60,7 +61,8 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
   const subscriber = new Redis(config.REDIS_URL, redisOptions);
   const queues = createQueues(connection, config.QUEUE_PREFIX);
   const abortChannel = `${config.QUEUE_PREFIX}:abort`;
-  const relay = createEffectsRelay({ prisma, queues, service: engine.service, logger: logger.child({ component: "relay" }), publisher: connection, abortChannel });
+  const withdraw = createWithdrawer({ prisma, queues, service: engine.service, logger: logger.child({ component: "withdraw" }), publisher: connection, abortChannel });
+  const relay = createEffectsRelay({ pool: engine.store.pool, queues, withdraw, logger: logger.child({ component: "relay" }) });
   const reconciler = createReconciler({ prisma, queues, service: engine.service, relay, logger: logger.child({ component: "reconciler" }) });
 
   const kick = () => relay.drain().catch((err: unknown) => logger.error({ err }, "effects relay failed"));
@@ -118,6 +120,9 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
 
   const timers = [
     setInterval(() => void kick(), config.EFFECTS_SWEEP_MS),
+    setInterval(() => {
+      engine.service.sweepInbox().catch((err: unknown) => logger.error({ err }, "inbox sweep failed"));
+    }, config.EFFECTS_SWEEP_MS),
     setInterval(() => {
       reconciler.reconcile().catch((err: unknown) => logger.error({ err }, "reconcile failed"));
     }, config.RECONCILE_INTERVAL_MS),

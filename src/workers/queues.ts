@@ -1,7 +1,10 @@
 /**
  * The job registry: every queue Tranche uses, its payload type and how its job ids are made.
- * Job ids are derived from stable keys (no `:`, never a bare integer), so enqueueing the same
- * unit twice is harmless: BullMQ ignores a duplicate id while the job exists.
+ * Job ids are derived from stable keys (no `:`, never a bare integer), so relaying the same
+ * dispatch twice is harmless: BullMQ ignores a duplicate id while the job exists. Each
+ * dispatch of a unit has its own number in the id, because BullMQ also ignores an add whose
+ * id belongs to a job that is finishing or finished: a unit handed back by its job (its start
+ * refused by a pause) and dispatched again must never meet that old job.
  */
 import { Queue, type ConnectionOptions, type DefaultJobOptions } from "bullmq";
 
@@ -10,6 +13,8 @@ export interface StagingJob {
   batchId: string;
   runId: number;
   documentId: string;
+  /** Which dispatch of the document this job is (its `dispatches` count when dispatched). */
+  dispatch: number;
 }
 
 /** Analyse one task (one document of one run). */
@@ -17,13 +22,15 @@ export interface AnalysisJob {
   batchId: string;
   runId: number;
   taskId: string;
+  /** Which dispatch of the task this job is (its `dispatches` count when dispatched). */
+  dispatch: number;
 }
 
 export const QUEUE_NAMES = { staging: "staging", analysis: "analysis" } as const;
 
 export const jobIds = {
-  staging: (j: StagingJob) => `stage-${j.batchId}-r${j.runId}-${j.documentId}`,
-  analysis: (j: Pick<AnalysisJob, "taskId">) => `task-${j.taskId}`,
+  staging: (j: StagingJob) => `stage-${j.batchId}-r${j.runId}-${j.documentId}-d${j.dispatch}`,
+  analysis: (j: Pick<AnalysisJob, "taskId" | "dispatch">) => `task-${j.taskId}-d${j.dispatch}`,
 };
 
 /**

@@ -24,25 +24,26 @@ export function createReconciler({ prisma, queues, service, relay, logger }: Rec
   async function reconcile(): Promise<{ requeued: number }> {
     await relay.drain();
     await service.promoteQueued();
+    await service.sweepInbox();
     let requeued = 0;
 
     const staging = await prisma.batch.findMany({ where: { status: "STAGING" }, select: { id: true, runId: true } });
     for (const b of staging) {
-      const docs = await prisma.document.findMany({ where: { batchId: b.id, stageRunId: b.runId, stageStatus: "running" }, select: { id: true } });
+      const docs = await prisma.document.findMany({ where: { batchId: b.id, stageRunId: b.runId, stageStatus: "running" }, select: { id: true, dispatches: true } });
       for (const d of docs) {
-        const data = { batchId: b.id, runId: b.runId, documentId: d.id };
+        const data = { batchId: b.id, runId: b.runId, documentId: d.id, dispatch: d.dispatches };
         const stillRunning = async () =>
-          (await prisma.document.count({ where: { id: d.id, stageRunId: b.runId, stageStatus: "running" } })) > 0;
+          (await prisma.document.count({ where: { id: d.id, stageRunId: b.runId, stageStatus: "running", dispatches: d.dispatches } })) > 0;
         if (await ensureJob(queues.staging, jobIds.staging(data), "stage", data, stillRunning)) requeued++;
       }
     }
 
     const running = await prisma.batch.findMany({ where: { status: "ANALYZING", substate: "running" }, select: { id: true, runId: true } });
     for (const b of running) {
-      const tasks = await prisma.task.findMany({ where: { batchId: b.id, runId: b.runId, status: "running" }, select: { id: true } });
+      const tasks = await prisma.task.findMany({ where: { batchId: b.id, runId: b.runId, status: "running" }, select: { id: true, dispatches: true } });
       for (const t of tasks) {
-        const data = { batchId: b.id, runId: b.runId, taskId: t.id };
-        const stillRunning = async () => (await prisma.task.count({ where: { id: t.id, status: "running" } })) > 0;
+        const data = { batchId: b.id, runId: b.runId, taskId: t.id, dispatch: t.dispatches };
+        const stillRunning = async () => (await prisma.task.count({ where: { id: t.id, status: "running", dispatches: t.dispatches } })) > 0;
         if (await ensureJob(queues.analysis, jobIds.analysis(data), "analyse", data, stillRunning)) requeued++;
       }
     }

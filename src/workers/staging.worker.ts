@@ -1,7 +1,8 @@
 /**
  * The staging processor: extracts a document's text, normalizes and chunks it, and reports
- * the outcome to its batch. It reads what it needs and writes nothing: the batch service
- * records the text and chunks when it accepts the report.
+ * the outcome to its batch. It reads what it needs and writes nothing: the report goes to the
+ * inbox (the job is acknowledged only once it is durable), and the store records the text and
+ * chunks when it applies it.
  */
 import { createHash } from "node:crypto";
 import type { Job } from "bullmq";
@@ -33,7 +34,7 @@ export function createStagingProcessor({ prisma, service, logger, chunking }: St
     try {
       const text = await extractText(Buffer.from(doc.content), doc.mimeType, doc.name);
       const chunks = chunkText(text, chunking);
-      const result = await service.handleDocumentStaged({
+      await service.deliver({
         type: "DOCUMENT_STAGED",
         batchId,
         runId,
@@ -43,14 +44,14 @@ export function createStagingProcessor({ prisma, service, logger, chunking }: St
         tokenCount: chunks.reduce((n, c) => n + c.tokens, 0),
         textSha256: createHash("sha256").update(text).digest("hex"),
       });
-      return result.outcome;
+      return "reported";
     } catch (err) {
       // A document that cannot be read will not be readable on the next attempt either.
       if (!(err instanceof ExtractionError) && !isLastAttempt(job)) throw err;
       const error = err instanceof Error ? err.message : String(err);
       log.warn({ err }, "staging failed");
-      const result = await service.handleDocumentStageFailure({ type: "DOCUMENT_STAGE_FAILED", batchId, runId, documentId, error });
-      return result.outcome;
+      await service.deliver({ type: "DOCUMENT_STAGE_FAILED", batchId, runId, documentId, error });
+      return "reported";
     }
   };
 }

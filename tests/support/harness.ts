@@ -26,14 +26,25 @@ export interface Harness {
 export async function createHarness(options: { maxRunningBatches?: number; bodyLimit?: string } & Partial<EngineDeps> = {}): Promise<Harness> {
   const db = await createTestDatabase();
   const maxRunningBatches = options.maxRunningBatches ?? testConfig.MAX_RUNNING_BATCHES;
+  const engines: ReturnType<typeof createEngine>[] = [];
+  const track = (e: ReturnType<typeof createEngine>) => (engines.push(e), e);
   const newEngine = (extra: Partial<EngineDeps> = {}) =>
-    createEngine({ prisma: db.newClient(), logger: testLogger, maxRunningBatches, ...extra });
-  const engine = createEngine({ prisma: db.prisma, logger: testLogger, maxRunningBatches, beforeCommit: options.beforeCommit });
+    track(createEngine({ prisma: db.newClient(), databaseUrl: db.url, logger: testLogger, maxRunningBatches, ...extra }));
+  const engine = track(createEngine({ prisma: db.prisma, databaseUrl: db.url, logger: testLogger, maxRunningBatches, beforeCommit: options.beforeCommit }));
   const app = createApp({
     ...engine,
     logger: testLogger,
     bodyLimit: options.bodyLimit ?? "1mb",
     config: { ...testConfig, MAX_RUNNING_BATCHES: maxRunningBatches },
   });
-  return { db, engine, app, newEngine, close: () => db.drop() };
+  return {
+    db,
+    engine,
+    app,
+    newEngine,
+    async close() {
+      await Promise.all(engines.map((e) => e.close()));
+      await db.drop();
+    },
+  };
 }

@@ -1,4 +1,5 @@
 /** The REST API as the UI uses it (README "API"): typed fetches that turn every error answer into an `ApiError`. */
+import type { BatchStatus, Outcome, ProviderKind, Substate } from "../../src/vocabulary";
 
 export interface Counts {
   total: number;
@@ -12,8 +13,8 @@ export interface Counts {
 export interface Batch {
   id: string;
   name: string;
-  status: string;
-  substate: string | null;
+  status: BatchStatus;
+  substate: Substate;
   queue_position: number | null;
   priority: number;
   version: number;
@@ -21,7 +22,7 @@ export interface Batch {
   allowed_actions: string[];
   progress: Counts;
   staging: Counts | null;
-  analysis: { instructions?: string; provider?: string; model?: string } | null;
+  analysis: { instructions?: string; provider?: ProviderKind; model?: string } | null;
   document_count: number;
   last_error: string | null;
   created_at: string;
@@ -41,7 +42,7 @@ export interface BatchDocument {
 
 export interface HistoryEntry {
   seq: number;
-  outcome: "accepted" | "refused" | "ignored" | "version_conflict";
+  outcome: Outcome;
   event_type: string;
   source: string;
   from: string;

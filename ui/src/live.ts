@@ -3,15 +3,10 @@
  * (not deployed, server restarting, proxy cutting it) the feed polls instead, so every page
  * still refreshes within `pollMs`; listeners cannot tell the two apart except by status.
  */
+import type { BatchChange } from "../../src/vocabulary";
 
-/** One `event: batch` message of the stream. */
-export interface LiveMessage {
-  batch_id: string;
-  version: number;
-  status: string;
-  substate: string | null;
-  deleted: boolean;
-}
+/** One `event: batch` message of the stream: the server's NOTIFY payload. */
+export type LiveMessage = BatchChange;
 
 /** `null` asks for a refresh of everything shown: a poll tick, or a (re)connection that may have missed messages. */
 export type LiveListener = (message: LiveMessage | null) => void;

@@ -1,0 +1,353 @@
+/**
+ * Group commit: applies a group of submissions to one batch in one transaction.
+ *
+ * Read (the batch row, locked, and every unit the group names, in one statement each), plan
+ * (pure: `planGroup`), write (one statement per kind of write), then the batch row, history,
+ * one outbox row and one notification — a handful of round trips whatever the group's size.
+ * Nothing is kept in memory between groups: every group starts from what PostgreSQL holds, so
+ * any number of processes may commit at once.
+ *
+ * Lock order, to stay free of deadlocks: the queue lock (when taken) before any batch row;
+ * one batch row at a time, except promotion, which runs under the queue lock. Whether a group
+ * needs the queue lock is known from its submissions (any user action or system event), or,
+ * for a group of reports, from the locked row before anything is planned: only a group that
+ * may end a run needs it, and that group starts once more, with the lock, having written
+ * nothing.
+ *
+ * A submission whose writes PostgreSQL refuses (data the planner's checks did not catch)
+ * never takes its group down: the group is re-applied one submission at a time, and the one
+ * that fails is recorded as `invalid` on its own.
+ */
+import { randomUUID } from "node:crypto";
+import type { Pool } from "pg";
+import { initialSnapshot, stateName, stateOf } from "../machines/batch.transition";
+import { loadSnapshot, type SnapshotUpgradeRecord } from "../stored-snapshot";
+import type { Logger } from "../logger";
+import type { BatchChange } from "../vocabulary";
+import { notifyChange } from "./notify";
+import { mayChangeQueue, planGroup, type HistoryRow, type Write } from "./plan";
+import type { Sql } from "./pool";
+import { batchesToStart, lockQueue, placeInQueue, renumberQueue } from "./queue";
+import { advanceHistory } from "./sql/advance-history";
+import { beginStaging } from "./sql/begin-staging";
+import { cancelPending } from "./sql/cancel-pending";
+import { createTasks } from "./sql/create-tasks";
+import { deleteBatch } from "./sql/delete-batch";
+import { deleteDocuments } from "./sql/delete-documents";
+import { dispatchUnits } from "./sql/dispatch-units";
+import { insertBatch } from "./sql/insert-batch";
+import { insertDocuments } from "./sql/insert-documents";
+import { insertHistory } from "./sql/insert-history";
+import { insertOutbox } from "./sql/insert-outbox";
+import { deleteInbox, takeInbox, tryLockDrain } from "./sql/inbox-drain";
+import { lockBatch } from "./sql/lock-batch";
+import { readUnits } from "./sql/read-units";
+import { releaseWithdrawn } from "./sql/release-withdrawn";
+import { resetOutput } from "./sql/reset-output";
+import { settleDocuments } from "./sql/settle-documents";
+import { settleTasks } from "./sql/settle-tasks";
+import { startTasks } from "./sql/start-tasks";
+import { updateBatch } from "./sql/update-batch";
+import { inTransaction, isDataError } from "./tx";
+import { InvariantError, type Commit, type CreateBatchRecord, type OutboxItem, type Submission, type SubmissionResult } from "./types";
+
+export interface CommitterDeps {
+  pool: Pool;
+  logger: Logger;
+  maxRunningBatches: number;
+  /** Called after every commit; must not throw. */
+  onCommit?: (commit: Commit) => void;
+  /** Test seam: runs inside the transaction after every write, before commit. */
+  beforeCommit?: (sql: Sql, batchId: string) => Promise<void>;
+}
+
+class NeedsQueueLock extends Error {}
+
+/** One transaction's state: whether it holds the queue lock, and the commits to announce after it. */
+interface Session {
+  sql: Sql;
+  withQueueLock: boolean;
+  commits: Commit[];
+  started: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function createCommitter(deps: CommitterDeps) {
+  const { pool, logger } = deps;
+
+  /** Inserts a new batch in SAVED with its documents and a `created` history entry. */
+  async function createBatch(record: CreateBatchRecord): Promise<string> {
+    const input = {
+      documents: record.documents.length,
+      window: record.window,
+      stagingTolerance: record.stagingTolerance,
+      failureTolerance: record.failureTolerance,
+    };
+    const snapshot = initialSnapshot(input);
+    const id = randomUUID();
+    const started = performance.now();
+    await inTransaction(pool, async (sql) => {
+      await insertBatch(sql, { id, name: record.name, analysis: record.analysis, priority: record.priority, snapshot });
+      await insertDocuments(sql, id, record.documents.map(() => randomUUID()), record.documents);
+      const created: HistoryRow = {
+        seq: 1, outcome: "accepted", eventType: "created", source: "user", fromState: "", toState: "SAVED", version: 1,
+        reason: null, context: null, event: { type: "created", input },
+      };
+      await insertHistory(sql, id, [created]);
+      await notifyChange(sql, { batch_id: id, version: 1, status: "SAVED", substate: null, deleted: false, at: Date.now() });
+    });
+    announce({
+      batchId: id, version: 1, status: "SAVED", substate: null, deleted: false, transitions: [], outboxIds: [],
+      groupSize: 1, durationMs: performance.now() - started,
+    });
+    logger.info({ batchId: id, to: "SAVED", version: 1, documents: record.documents.length }, "batch created");
+    return id;
+  }
+
+  /** Applies a group of submissions to one batch; one result per submission, in order. */
+  async function apply(batchId: string, submissions: Submission[]): Promise<SubmissionResult[]> {
+    try {
+      return await applyGroup(batchId, submissions);
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      if (submissions.length === 1) return [await recordInvalid(batchId, submissions[0]!, err)];
+      logger.warn({ err, batchId, size: submissions.length }, "a group's writes were refused; applying its submissions one by one");
+      const results: SubmissionResult[] = [];
+      for (const s of submissions) results.push(...(await apply(batchId, [s])));
+      return results;
+    }
+  }
+
+  async function applyGroup(batchId: string, submissions: Submission[]): Promise<SubmissionResult[]> {
+    return (await runGroup(batchId, submissions)).results;
+  }
+
+  /**
+   * Applies up to `limit` pending inbox reports of a batch in one group and deletes them in the
+   * same transaction. Only one process drains a batch at a time (a transaction-scoped advisory
+   * lock, tried, never waited for): `busy` means another drainer holds it.
+   */
+  async function drainInbox(batchId: string, limit: number): Promise<{ taken: number; busy: boolean }> {
+    const out = await runGroup(batchId, { inbox: limit });
+    return { taken: out.taken, busy: out.busy };
+  }
+
+  async function runGroup(batchId: string, source: Submission[] | { inbox: number }) {
+    let withQueueLock = Array.isArray(source) && source.some((s) => s.kind !== "report");
+    for (;;) {
+      const session: Session = { sql: undefined as unknown as Sql, withQueueLock, commits: [], started: performance.now() };
+      try {
+        const out = await inTransaction(pool, async (sql) => {
+          session.sql = sql;
+          if (!Array.isArray(source) && !(await tryLockDrain(sql, batchId))) return { results: [], taken: 0, busy: true };
+          if (withQueueLock) await lockQueue(sql);
+          const out = await applyToBatch(session, batchId, source);
+          if (out.queueChanged) await rebalance(session, out.placement ? { batchId, priority: out.priority, position: out.placement.position } : undefined);
+          await deps.beforeCommit?.(sql, batchId);
+          return { results: out.results, taken: out.taken, busy: false };
+        });
+        for (const commit of session.commits) announce({ ...commit, durationMs: performance.now() - session.started });
+        return out;
+      } catch (err) {
+        if (err instanceof NeedsQueueLock && !withQueueLock) {
+          withQueueLock = true;
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  async function applyToBatch(session: Session, batchId: string, source: Submission[] | { inbox: number }) {
+    const { sql } = session;
+    const row = await lockBatch(sql, batchId);
+    const taken = Array.isArray(source) ? null : await takeInbox(sql, batchId, source.inbox);
+    const submissions: Submission[] = taken ? taken.reports.map((report) => ({ kind: "report", report })) : (source as Submission[]);
+    if (!row) {
+      // Reports for a batch that no longer exists are dropped with it.
+      if (taken?.ids.length) await deleteInbox(sql, taken.ids);
+      const results = submissions.map((): SubmissionResult => ({ outcome: "not_found", code: "not_found", from: "", to: "", version: 0, allowedActions: [] }));
+      return { results, queueChanged: false, placement: null, priority: 0, taken: taken?.ids.length ?? 0 };
+    }
+    if (!submissions.length) return { results: [], queueChanged: false, placement: null, priority: row.priority, taken: 0 };
+    // Snapshot migrations run on load; the upgrade is recorded with the group that loaded it.
+    const loaded = loadSnapshot(batchId, row.snapshot, row.machineVersion);
+    const start = loaded.snapshot;
+    if (!session.withQueueLock && mayChangeQueue(start, submissions)) throw new NeedsQueueLock();
+
+    const { documentIds, taskIds } = namedUnits(submissions);
+    const units = await readUnits(sql, batchId, documentIds, taskIds);
+    const firstSeq = row.historySeq + (loaded.upgrade ? 1 : 0);
+    const plan = planGroup(start, row.version, firstSeq, submissions, units, { newId: randomUUID });
+    if (loaded.upgrade) plan.history.unshift(upgradeRow(row.historySeq + 1, stateName(start), row.version, loaded.upgrade));
+    if (plan.queueChanged && !session.withQueueLock) throw new InvariantError("a group changed queue membership without the queue lock");
+
+    const outbox: OutboxItem[] = [];
+    for (const w of plan.writes) await carryOut(sql, batchId, w, outbox);
+
+    const { status, substate } = stateOf(plan.snapshot);
+    const outboxIds: string[] = [];
+    if (plan.deleted) {
+      await deleteBatch(sql, batchId);
+    } else {
+      await updateBatch(sql, batchId, plan.snapshot, plan.version, plan.seq);
+      await insertHistory(sql, batchId, plan.history);
+      if (outbox.length) outboxIds.push(await insertOutbox(sql, { batchId, items: outbox }, plan.version));
+    }
+    if (taken?.ids.length) await deleteInbox(sql, taken.ids);
+    if (plan.transitions.length || plan.deleted) {
+      const change: BatchChange = { batch_id: batchId, version: plan.version, status: plan.deleted ? "DELETED" : status, substate, deleted: plan.deleted, at: Date.now() };
+      await notifyChange(sql, change);
+      session.commits.push({
+        batchId, version: plan.version, status: change.status, substate, deleted: plan.deleted, transitions: plan.transitions, outboxIds,
+        groupSize: submissions.length, durationMs: 0,
+      });
+    }
+    return { results: plan.results, queueChanged: plan.queueChanged, placement: plan.placement, priority: row.priority, taken: taken?.ids.length ?? 0 };
+  }
+
+  /** Places a batch that entered the queue, starts queued batches while slots are free, and closes gaps. */
+  async function rebalance(session: Session, entered?: { batchId: string; priority: number; position?: number }) {
+    const { sql } = session;
+    if (entered) await placeInQueue(sql, entered.batchId, entered.priority, entered.position);
+    for (const id of await batchesToStart(sql, deps.maxRunningBatches)) {
+      await applyToBatch(session, id, [{ kind: "system", event: { type: "START" }, reason: "a running slot is free" }]);
+    }
+    await renumberQueue(sql);
+  }
+
+  /** Records, on its own, a submission whose writes PostgreSQL refused: an `invalid` history entry and no change. */
+  async function recordInvalid(batchId: string, submission: Submission, cause: unknown): Promise<SubmissionResult> {
+    const reason = `the submission could not be stored: ${(cause as Error).message}`;
+    return inTransaction(pool, async (sql) => {
+      const row = await lockBatch(sql, batchId);
+      if (!row) return { outcome: "not_found", code: "not_found", from: "", to: "", version: 0, allowedActions: [] };
+      const state = stateName(loadSnapshot(batchId, row.snapshot, row.machineVersion).snapshot);
+      const seq = row.historySeq + 1;
+      await insertHistory(sql, batchId, [{
+        seq, outcome: "invalid", eventType: eventTypeOf(submission), source: sourceOf(submission), fromState: state, toState: state,
+        version: row.version, reason, context: null, event: { type: eventTypeOf(submission) },
+      }]);
+      await advanceHistory(sql, batchId, seq);
+      return { outcome: "invalid", code: "invalid_input", from: state, to: state, version: row.version, allowedActions: [], reason };
+    });
+  }
+
+  function announce(commit: Commit) {
+    for (const t of commit.transitions) {
+      logger.info({ batchId: commit.batchId, from: t.from, event: t.event, to: t.to, version: t.version, effects: t.effects }, "transition");
+    }
+    try {
+      deps.onCommit?.(commit);
+    } catch (err) {
+      logger.error({ err, batchId: commit.batchId }, "commit listener failed");
+    }
+  }
+
+  /** Starts queued batches when slots are free; the periodic safety net behind in-transaction promotion. */
+  async function sweepQueue(): Promise<void> {
+    const session: Session = { sql: undefined as unknown as Sql, withQueueLock: true, commits: [], started: performance.now() };
+    await inTransaction(pool, async (sql) => {
+      session.sql = sql;
+      await lockQueue(sql);
+      await rebalance(session);
+    });
+    for (const commit of session.commits) announce({ ...commit, durationMs: performance.now() - session.started });
+  }
+
+  return { createBatch, apply, drainInbox, sweepQueue };
+}
+
+export type Committer = ReturnType<typeof createCommitter>;
+
+/** Every unit the group's submissions name, to read in one statement. */
+function namedUnits(submissions: Submission[]): { documentIds: string[]; taskIds: string[] } {
+  const documentIds = new Set<string>();
+  const taskIds = new Set<string>();
+  for (const s of submissions) {
+    if (s.kind === "removeDocuments") for (const id of s.documentIds) documentIds.add(id);
+    if (s.kind !== "report") continue;
+    const r = s.report;
+    if (r.type === "DOCUMENT_STAGED" || r.type === "DOCUMENT_STAGE_FAILED") documentIds.add(r.documentId);
+    else if (r.type === "TASK_STARTED" || r.type === "TASK_COMPLETED" || r.type === "TASK_FAILED") taskIds.add(r.taskId);
+    else if (r.type === "JOBS_WITHDRAWN") for (const id of r.ids) (r.kind === "staging" ? documentIds : taskIds).add(id);
+  }
+  return { documentIds: [...documentIds].filter((id) => UUID.test(id)), taskIds: [...taskIds] };
+}
+
+/** Carries out one planned write, checking the rows it touched against what the machine counted. */
+async function carryOut(sql: Sql, batchId: string, w: Write, outbox: OutboxItem[]): Promise<void> {
+  switch (w.type) {
+    case "resetOutput":
+      return resetOutput(sql, batchId);
+    case "beginStaging":
+      return expectCount("documents to stage", await beginStaging(sql, batchId, w.runId), w.expected);
+    case "insertDocuments":
+      return expectCount("documents added", await insertDocuments(sql, batchId, w.ids, w.documents), w.documents.length);
+    case "deleteDocuments":
+      return expectCount("documents removed", await deleteDocuments(sql, batchId, w.ids), w.ids.length);
+    case "settleDocuments":
+      return expectCount("documents settled", await settleDocuments(sql, batchId, w.rows), w.rows.size);
+    case "settleTasks":
+      return expectCount("tasks settled", await settleTasks(sql, batchId, w.rows), w.rows.size);
+    case "releaseWithdrawn":
+      await releaseWithdrawn(sql, batchId, w.kind, w.rows);
+      return;
+    case "startTasks":
+      return expectCount("tasks started", await startTasks(sql, batchId, w.ids), new Set(w.ids).size);
+    case "cancelPending":
+      await cancelPending(sql, batchId, w.kind, w.runId);
+      return;
+    case "createTasks":
+      return expectCount("tasks created", await createTasks(sql, batchId, w.runId, w.scope), w.expected);
+    case "dispatch": {
+      const units = await dispatchUnits(sql, batchId, w.kind, w.runId, w.count);
+      expectCount(w.kind === "staging" ? "documents dispatched" : "tasks dispatched", units.length, w.count);
+      outbox.push({ type: w.kind === "staging" ? "enqueueStaging" : "enqueueAnalysis", runId: w.runId, units });
+      return;
+    }
+    case "withdrawJobs":
+      outbox.push({ type: "withdrawJobs", runId: w.runId, kind: w.kind });
+      return;
+  }
+}
+
+function expectCount(what: string, actual: number, expected: number) {
+  if (actual !== expected) throw new InvariantError(`${what}: the machine counted ${expected}, the database has ${actual}`);
+}
+
+/** The history entry of a snapshot upgraded on load. */
+function upgradeRow(seq: number, state: string, version: number, upgrade: SnapshotUpgradeRecord): HistoryRow {
+  return {
+    seq,
+    outcome: "upgraded",
+    eventType: "MACHINE_UPGRADED",
+    source: "system",
+    fromState: state,
+    toState: state,
+    version,
+    reason: upgrade.steps.join("; "),
+    context: { from_machine_version: upgrade.from, to_machine_version: upgrade.to },
+    event: { type: "MACHINE_UPGRADED", from: upgrade.from, to: upgrade.to },
+  };
+}
+
+function eventTypeOf(s: Submission): string {
+  switch (s.kind) {
+    case "action":
+      return s.action;
+    case "report":
+      return s.report.type;
+    case "system":
+      return s.event.type;
+    case "addDocuments":
+      return "DOCUMENTS_ADDED";
+    case "removeDocuments":
+      return "DOCUMENTS_REMOVED";
+  }
+}
+
+function sourceOf(s: Submission) {
+  return s.kind === "report" ? "worker" : s.kind === "system" ? "system" : s.source;
+}

@@ -1,0 +1,562 @@
+/**
+ * The group planner: pure. Given a batch's stored snapshot, version and history position,
+ * the submissions of one group and the stored status of every unit they name, it runs the
+ * machine over each submission in order and returns what the group changes — the new
+ * snapshot, each submission's own result, the history rows and the typed writes — without
+ * touching the database. The store then carries the writes out set-based.
+ *
+ * Writes are merged by kind: the frequent ones (settling, starting and releasing units,
+ * dispatching the next ones) collect into one write each until a structural effect (a reset,
+ * a new run, a cancel, a withdrawal) needs the rows as they stand, which closes the segment.
+ * Settling before dispatching within a segment gives the rows the machine's counts: units
+ * leave `pending` only through dispatch or a report the machine counted.
+ */
+import type { Action, MachineEvent, WorkerReport, WorkKind } from "../machines/batch.events";
+import type { Effect } from "../machines/batch.machine";
+import { allowedActions, decide, stateName, stateOf, type BatchSnapshot } from "../machines/batch.transition";
+import type { HistoryOutcome, Outcome, PriorStatus, ReasonCode, Source, StateRef } from "../vocabulary";
+import { cleanDeep, findUnstorable } from "./clean";
+import type { NewDocument, Submission, SubmissionResult } from "./types";
+
+/** A unit as stored when the group starts: its run, its status and how often it was dispatched. */
+export interface UnitRow {
+  runId: number | null;
+  status: string | null;
+}
+
+/** The stored status of every unit the group's submissions name (absent: not in this batch). */
+export interface UnitStatuses {
+  documents: Map<string, UnitRow>;
+  tasks: Map<string, UnitRow>;
+}
+
+export interface DocumentOutcome {
+  status: "succeeded" | "failed";
+  error: string | null;
+  text: string | null;
+  chunks: string | null;
+  tokenCount: number | null;
+  textSha256: string | null;
+}
+
+export interface TaskOutcome {
+  status: "succeeded" | "failed";
+  error: string | null;
+  output: string | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  requests: number | null;
+  cachedInputTokens: number | null;
+  costUsd: number | null;
+  strategy: string | null;
+  latencyMs: number | null;
+}
+
+/** A write the store carries out, in plan order; each is one SQL statement (two for resetOutput). */
+export type Write =
+  | { type: "resetOutput" }
+  | { type: "beginStaging"; runId: number; expected: number }
+  | { type: "insertDocuments"; ids: string[]; documents: NewDocument[] }
+  | { type: "deleteDocuments"; ids: string[] }
+  | { type: "settleDocuments"; rows: Map<string, DocumentOutcome> }
+  | { type: "settleTasks"; rows: Map<string, TaskOutcome> }
+  | { type: "releaseWithdrawn"; kind: WorkKind; rows: Map<string, "pending" | "cancelled"> }
+  | { type: "startTasks"; ids: string[] }
+  | { type: "cancelPending"; kind: WorkKind; runId: number }
+  | { type: "createTasks"; runId: number; scope: "staged" | "unsucceeded"; expected: number }
+  | { type: "dispatch"; kind: WorkKind; runId: number; count: number }
+  | { type: "withdrawJobs"; kind: WorkKind; runId: number };
+
+export interface HistoryRow {
+  seq: number;
+  outcome: HistoryOutcome;
+  eventType: string;
+  source: Source;
+  fromState: string;
+  toState: string;
+  version: number;
+  reason: string | null;
+  context: unknown;
+  event: unknown;
+}
+
+export interface GroupPlan {
+  snapshot: BatchSnapshot;
+  version: number;
+  seq: number;
+  results: SubmissionResult[];
+  history: HistoryRow[];
+  writes: Write[];
+  transitions: { from: string; event: string; to: string; version: number; effects: string[] }[];
+  deleted: boolean;
+  /** Queue membership changed (entered, left, or entered `queued`): the queue must be rebalanced. */
+  queueChanged: boolean;
+  /** Set when the batch entered the queue: where it asked to go (undefined: the default place). */
+  placement: { position?: number } | null;
+}
+
+export interface PlanOptions {
+  /** Makes a new document id; injected so the planner stays pure. */
+  newId: () => string;
+}
+
+/** A submission turned into the machine event it stands for, plus what to record with it. */
+interface Prepared {
+  event: MachineEvent | null;
+  source: Source;
+  eventType: string;
+  reason: string | null;
+  context?: Record<string, unknown>;
+  expectedVersion?: number;
+  /** Why it never reaches the machine. */
+  skip?: { outcome: Outcome; code: ReasonCode; reason: string };
+  /** Units a withdrawal names that are still in flight. */
+  withdrawn?: string[];
+}
+
+const isQueueMember = (s: BatchSnapshot) => stateOf(s).status === "ANALYZING";
+const isQueued = (s: BatchSnapshot) => {
+  const { status, substate } = stateOf(s);
+  return status === "ANALYZING" && substate === "queued";
+};
+
+/**
+ * Whether applying `submissions` to a batch in `snapshot` may change queue membership, so
+ * that the group must hold the queue lock. Decided from the locked row before anything is
+ * planned; conservative (it may say yes for a group that then changes nothing).
+ */
+export function mayChangeQueue(snapshot: BatchSnapshot, submissions: Submission[]): boolean {
+  if (submissions.some((s) => s.kind !== "report")) return true;
+  const { status } = stateOf(snapshot);
+  if (status === "STAGING") {
+    // A rerun's staging enters the queue by itself when its last document settles.
+    const { staging, autoRun } = snapshot.context;
+    const settles = submissions.filter((s) => s.kind === "report" && (s.report.type === "DOCUMENT_STAGED" || s.report.type === "DOCUMENT_STAGE_FAILED")).length;
+    return autoRun && settles >= staging.pending + staging.running;
+  }
+  if (!isQueueMember(snapshot)) return false;
+  const { tasks, failureTolerance } = snapshot.context;
+  let settles = 0;
+  let failures = 0;
+  for (const s of submissions) {
+    if (s.kind !== "report") continue;
+    const t = s.report.type;
+    if (t === "FATAL_ERROR") return true;
+    if (t === "TASK_COMPLETED" || t === "TASK_FAILED") settles++;
+    if (t === "TASK_FAILED") failures++;
+  }
+  return settles >= tasks.pending + tasks.running || (failures > 0 && tasks.failed + failures > failureTolerance * tasks.total);
+}
+
+export function planGroup(
+  start: BatchSnapshot,
+  startVersion: number,
+  startSeq: number,
+  submissions: Submission[],
+  units: UnitStatuses,
+  options: PlanOptions,
+): GroupPlan {
+  let snapshot = start;
+  let version = startVersion;
+  let seq = startSeq;
+  let deleted = false;
+  let enteredQueueAt: { position?: number } | null = null;
+  const results: SubmissionResult[] = [];
+  const history: HistoryRow[] = [];
+  const transitions: GroupPlan["transitions"] = [];
+  const writes = new WriteList();
+  const docs = new Map(units.documents);
+  const tasks = new Map(units.tasks);
+  const allowedCache = new WeakMap<BatchSnapshot, Action[]>();
+  const allowed = (s: BatchSnapshot, source: Source): Action[] => {
+    if (source === "worker") return [];
+    let a = allowedCache.get(s);
+    if (!a) allowedCache.set(s, (a = allowedActions(s)));
+    return a;
+  };
+
+  // Worker output is cleaned (not refused): a report must never be lost to a stray NUL.
+  const cleaned = submissions.map((s) => (s.kind === "report" ? { ...s, report: cleanDeep(s.report) } : s));
+  for (const submission of cleaned) {
+    const from = stateName(snapshot);
+    if (deleted) {
+      results.push({ outcome: "not_found", code: "not_found", from, to: from, version, allowedActions: [] });
+      continue;
+    }
+    const p = prepare(snapshot, submission, docs, tasks);
+    const refuse = (outcome: Outcome, code: ReasonCode, reason: string) => {
+      seq += 1;
+      history.push(historyRow(seq, outcome, p, from, from, version, reason));
+      results.push({ outcome, code, from, to: from, version, allowedActions: allowed(snapshot, p.source), reason });
+    };
+    if (p.skip?.code === "invalid_input") {
+      refuse(p.skip.outcome, p.skip.code, p.skip.reason);
+      continue;
+    }
+    if (p.expectedVersion !== undefined && p.expectedVersion !== version) {
+      refuse("version_conflict", "version_conflict", `expected version ${p.expectedVersion}, batch is at ${version}`);
+      continue;
+    }
+    if (p.skip || !p.event) {
+      const skip = p.skip ?? { outcome: passive(p.source), code: "not_allowed" as const, reason: "nothing to do" };
+      refuse(skip.outcome, skip.code, skip.reason);
+      continue;
+    }
+    const decision = decide(snapshot, p.event);
+    if (!decision.accepted) {
+      const why = refusal(snapshot, p);
+      refuse(passive(p.source), why.code, why.reason);
+      continue;
+    }
+    const next = decision.snapshot;
+    if (isQueued(next) && !isQueued(snapshot)) enteredQueueAt = { position: p.event.type === "resume" ? p.event.position : undefined };
+    if (!isQueued(next)) enteredQueueAt = null;
+    version += 1;
+    seq += 1;
+    const to = stateName(next);
+    const result: SubmissionResult = { outcome: "accepted", from, to, version, allowedActions: allowed(next, p.source) };
+    recordFacts(submission, p, writes, docs, tasks, result, options);
+    for (const effect of decision.effects) {
+      if (effect.type === "deleteBatch") deleted = true;
+      carryOut(effect, next, p, writes, docs, tasks);
+    }
+    results.push(result);
+    history.push(historyRow(seq, "accepted", p, from, to, version, p.reason));
+    transitions.push({ from, event: p.eventType, to, version, effects: decision.effects.map((e) => e.type) });
+    snapshot = next;
+  }
+
+  const queueChanged = isQueueMember(start) !== isQueueMember(snapshot) || (isQueued(snapshot) && !isQueued(start));
+  return {
+    snapshot,
+    version,
+    seq,
+    results,
+    history,
+    writes: writes.done(),
+    transitions,
+    deleted,
+    queueChanged: queueChanged || deleted,
+    placement: isQueued(snapshot) && !isQueued(start) ? (enteredQueueAt ?? {}) : null,
+  };
+}
+
+const passive = (source: Source): Outcome => (source === "user" ? "refused" : "ignored");
+
+function prepare(snapshot: BatchSnapshot, s: Submission, docs: Map<string, UnitRow>, tasks: Map<string, UnitRow>): Prepared {
+  switch (s.kind) {
+    case "action": {
+      const event: MachineEvent = s.action === "resume" ? { type: "resume", position: s.position } : { type: s.action };
+      const ctx = { ...(s.context ?? {}), ...(s.reason ? { reason: s.reason } : {}) };
+      const p: Prepared = {
+        event,
+        source: s.source,
+        eventType: s.action,
+        reason: s.reason ?? null,
+        context: Object.keys(ctx).length ? ctx : undefined,
+        expectedVersion: s.expectedVersion,
+      };
+      return guardStorable(p, { reason: s.reason, context: s.context });
+    }
+    case "system":
+      return { event: s.event, source: "system", eventType: s.event.type, reason: s.reason ?? null };
+    case "addDocuments": {
+      const p: Prepared = {
+        event: { type: "DOCUMENTS_ADDED", count: s.documents.length },
+        source: s.source,
+        eventType: "DOCUMENTS_ADDED",
+        reason: null,
+        context: { names: s.documents.map((d) => d.name) },
+        expectedVersion: s.expectedVersion,
+      };
+      return guardStorable(p, { documents: s.documents.map((d) => ({ name: d.name, mimeType: d.mimeType })) });
+    }
+    case "removeDocuments": {
+      const found = [...new Set(s.documentIds)].filter((id) => docs.has(id));
+      return {
+        event: found.length ? { type: "DOCUMENTS_REMOVED", count: found.length } : null,
+        skip: found.length ? undefined : { outcome: passive(s.source), code: "no_such_document", reason: "no such document in this batch" },
+        source: s.source,
+        eventType: "DOCUMENTS_REMOVED",
+        reason: null,
+        context: { documentIds: found },
+        expectedVersion: s.expectedVersion,
+        withdrawn: found,
+      };
+    }
+    case "report":
+      return prepareReport(snapshot, s.report, docs, tasks);
+  }
+}
+
+/** Refuses, on its own, a submission carrying text PostgreSQL cannot store. */
+function guardStorable(p: Prepared, fields: Record<string, unknown>): Prepared {
+  const bad = findUnstorable(fields);
+  if (!bad) return p;
+  return {
+    ...p,
+    context: cleanDeep(p.context),
+    reason: null,
+    skip: { outcome: "invalid", code: "invalid_input", reason: `${bad}: contains a character that cannot be stored (NUL or a lone surrogate)` },
+  };
+}
+
+function priorOf(row: UnitRow | undefined, runId: number): PriorStatus {
+  if (!row || row.runId !== runId || !row.status) return "missing";
+  return row.status as PriorStatus;
+}
+
+function prepareReport(snapshot: BatchSnapshot, r: WorkerReport, docs: Map<string, UnitRow>, tasks: Map<string, UnitRow>): Prepared {
+  const base = { source: "worker" as const, eventType: r.type, reason: null };
+  switch (r.type) {
+    case "DOCUMENT_STAGED":
+    case "DOCUMENT_STAGE_FAILED": {
+      const from = priorOf(docs.get(r.documentId), r.runId);
+      const event: MachineEvent =
+        r.type === "DOCUMENT_STAGED"
+          ? { type: r.type, runId: r.runId, documentId: r.documentId, from }
+          : { type: r.type, runId: r.runId, documentId: r.documentId, from, error: r.error };
+      return { ...base, event, context: { documentId: r.documentId, runId: r.runId, ...(r.type === "DOCUMENT_STAGE_FAILED" ? { error: r.error } : {}) } };
+    }
+    case "TASK_COMPLETED":
+    case "TASK_FAILED": {
+      const from = priorOf(tasks.get(r.taskId), r.runId);
+      const event: MachineEvent =
+        r.type === "TASK_COMPLETED"
+          ? { type: r.type, runId: r.runId, taskId: r.taskId, from }
+          : { type: r.type, runId: r.runId, taskId: r.taskId, from, error: r.error };
+      return { ...base, event, context: { taskId: r.taskId, runId: r.runId, ...(r.type === "TASK_FAILED" ? { error: r.error } : {}) } };
+    }
+    case "TASK_STARTED":
+      return {
+        ...base,
+        event: { type: r.type, runId: r.runId, taskId: r.taskId, from: priorOf(tasks.get(r.taskId), r.runId) },
+        context: { taskId: r.taskId, runId: r.runId },
+      };
+    case "FATAL_ERROR":
+      return { ...base, event: { type: r.type, runId: r.runId, error: r.error }, context: { runId: r.runId, error: r.error } };
+    case "JOBS_WITHDRAWN": {
+      const units = r.kind === "staging" ? docs : tasks;
+      const ids = [...new Set(r.ids)].filter((id) => priorOf(units.get(id), r.runId) === "running");
+      const current = snapshot.context.runId;
+      const skip =
+        r.runId !== current
+          ? { outcome: "ignored" as const, code: "stale_run" as const, reason: staleReason(r.runId, current) }
+          : ids.length
+            ? undefined
+            : { outcome: "ignored" as const, code: "nothing_in_flight" as const, reason: "none of the named jobs is in flight" };
+      return {
+        ...base,
+        event: skip ? null : { type: r.type, runId: r.runId, kind: r.kind, count: ids.length },
+        skip,
+        withdrawn: ids,
+        context: { runId: r.runId, kind: r.kind, withdrawn: ids.length, reported: r.ids.length },
+      };
+    }
+  }
+}
+
+/** The facts an accepted submission itself brings (report outputs, new documents), beside the machine's effects. */
+function recordFacts(
+  s: Submission,
+  p: Prepared,
+  writes: WriteList,
+  docs: Map<string, UnitRow>,
+  tasks: Map<string, UnitRow>,
+  result: SubmissionResult,
+  options: PlanOptions,
+) {
+  if (s.kind === "addDocuments") {
+    const ids = s.documents.map(() => options.newId());
+    writes.structural({ type: "insertDocuments", ids, documents: s.documents });
+    result.documentIds = ids;
+    return;
+  }
+  if (s.kind === "removeDocuments") {
+    const ids = p.withdrawn ?? [];
+    for (const id of ids) docs.delete(id);
+    writes.structural({ type: "deleteDocuments", ids });
+    return;
+  }
+  if (s.kind !== "report") return;
+  const r = s.report;
+  switch (r.type) {
+    case "DOCUMENT_STAGED":
+      writes.settleDocument(r.documentId, {
+        status: "succeeded",
+        error: null,
+        text: r.text,
+        chunks: JSON.stringify(r.chunks),
+        tokenCount: r.tokenCount,
+        textSha256: r.textSha256,
+      });
+      docs.set(r.documentId, { runId: r.runId, status: "succeeded" });
+      return;
+    case "DOCUMENT_STAGE_FAILED":
+      writes.settleDocument(r.documentId, { status: "failed", error: r.error, text: null, chunks: null, tokenCount: null, textSha256: null });
+      docs.set(r.documentId, { runId: r.runId, status: "failed" });
+      return;
+    case "TASK_COMPLETED":
+      writes.settleTask(r.taskId, { status: "succeeded", error: null, output: JSON.stringify(r.output ?? null), ...usageOf(r), latencyMs: r.latencyMs ?? null });
+      tasks.set(r.taskId, { runId: r.runId, status: "succeeded" });
+      return;
+    case "TASK_FAILED":
+      writes.settleTask(r.taskId, { status: "failed", error: r.error, output: null, ...usageOf(r), latencyMs: r.latencyMs ?? null });
+      tasks.set(r.taskId, { runId: r.runId, status: "failed" });
+      return;
+    case "TASK_STARTED":
+    case "FATAL_ERROR":
+    case "JOBS_WITHDRAWN":
+      return;
+  }
+}
+
+/** What a task's provider calls cost, as a task report carries it. */
+function usageOf(r: Extract<WorkerReport, { type: "TASK_COMPLETED" | "TASK_FAILED" }>) {
+  return {
+    inputTokens: r.inputTokens ?? null,
+    outputTokens: r.outputTokens ?? null,
+    requests: r.requests ?? null,
+    cachedInputTokens: r.cachedInputTokens ?? null,
+    costUsd: r.costUsd ?? null,
+    strategy: r.strategy ?? null,
+  };
+}
+
+/** Turns one machine effect into writes. */
+function carryOut(effect: Effect, next: BatchSnapshot, p: Prepared, writes: WriteList, docs: Map<string, UnitRow>, tasks: Map<string, UnitRow>) {
+  const ctx = next.context;
+  switch (effect.type) {
+    case "resetOutput":
+      tasks.clear();
+      for (const [id] of docs) docs.set(id, { runId: null, status: null });
+      writes.structural({ type: "resetOutput" });
+      return;
+    case "beginStaging":
+      for (const [id] of docs) docs.set(id, { runId: effect.runId, status: "pending" });
+      writes.structural({ type: "beginStaging", runId: effect.runId, expected: ctx.staging.total });
+      return;
+    case "dispatchStaging":
+      writes.dispatch("staging", effect.runId, effect.count);
+      return;
+    case "dispatchTasks":
+      writes.dispatch("analysis", effect.runId, effect.count);
+      return;
+    case "createTasks":
+      writes.structural({ type: "createTasks", runId: effect.runId, scope: effect.scope, expected: ctx.tasks.total });
+      return;
+    case "cancelPending": {
+      const units = effect.kind === "staging" ? docs : tasks;
+      for (const [id, row] of units) if (row.runId === effect.runId && row.status === "pending") units.set(id, { ...row, status: "cancelled" });
+      writes.structural({ type: "cancelPending", kind: effect.kind, runId: effect.runId });
+      return;
+    }
+    case "withdrawJobs":
+      writes.structural({ type: "withdrawJobs", kind: effect.kind, runId: effect.runId });
+      return;
+    case "releaseWithdrawn": {
+      const units = effect.kind === "staging" ? docs : tasks;
+      for (const id of p.withdrawn ?? []) {
+        const row = units.get(id);
+        if (row) units.set(id, { ...row, status: effect.to });
+        writes.release(effect.kind, id, effect.to);
+      }
+      return;
+    }
+    case "taskStarted":
+      writes.startTask(effect.taskId);
+      return;
+    case "deleteBatch":
+      return;
+  }
+}
+
+/**
+ * Writes in plan order, with the frequent kinds merged: one settle per kind of unit, one
+ * release per kind, one start and one dispatch per kind, flushed (in that order) before any
+ * structural write and at the end.
+ */
+class WriteList {
+  private out: Write[] = [];
+  private docs = new Map<string, DocumentOutcome>();
+  private tasks = new Map<string, TaskOutcome>();
+  private released = { staging: new Map<string, "pending" | "cancelled">(), analysis: new Map<string, "pending" | "cancelled">() };
+  private started: string[] = [];
+  private dispatches = new Map<string, { kind: WorkKind; runId: number; count: number }>();
+
+  settleDocument(id: string, o: DocumentOutcome) {
+    this.docs.set(id, o);
+  }
+  settleTask(id: string, o: TaskOutcome) {
+    this.tasks.set(id, o);
+  }
+  release(kind: WorkKind, id: string, to: "pending" | "cancelled") {
+    this.released[kind].set(id, to);
+  }
+  startTask(id: string) {
+    this.started.push(id);
+  }
+  dispatch(kind: WorkKind, runId: number, count: number) {
+    const key = `${kind}:${runId}`;
+    const d = this.dispatches.get(key);
+    if (d) d.count += count;
+    else this.dispatches.set(key, { kind, runId, count });
+  }
+  structural(w: Write) {
+    this.flush();
+    this.out.push(w);
+  }
+  done(): Write[] {
+    this.flush();
+    return this.out;
+  }
+  private flush() {
+    if (this.docs.size) this.out.push({ type: "settleDocuments", rows: this.docs });
+    if (this.tasks.size) this.out.push({ type: "settleTasks", rows: this.tasks });
+    for (const kind of ["staging", "analysis"] as const) {
+      if (this.released[kind].size) this.out.push({ type: "releaseWithdrawn", kind, rows: this.released[kind] });
+    }
+    if (this.started.length) this.out.push({ type: "startTasks", ids: this.started });
+    for (const d of this.dispatches.values()) this.out.push({ type: "dispatch", ...d });
+    this.docs = new Map();
+    this.tasks = new Map();
+    this.released = { staging: new Map(), analysis: new Map() };
+    this.started = [];
+    this.dispatches = new Map();
+  }
+}
+
+function historyRow(seq: number, outcome: Outcome, p: Prepared, fromState: StateRef, toState: StateRef, version: number, reason: string | null): HistoryRow {
+  return {
+    seq,
+    outcome,
+    eventType: p.eventType,
+    source: p.source,
+    fromState,
+    toState,
+    version,
+    reason,
+    context: p.context ?? null,
+    event: p.event ?? { type: p.eventType },
+  };
+}
+
+function staleReason(reported: number, current: number): string {
+  return `reported for run ${reported}; the batch is on run ${current}`;
+}
+
+/** Why the machine refused: a code, and the same words the API answers with. */
+function refusal(snapshot: BatchSnapshot, p: Prepared): { code: ReasonCode; reason: string } {
+  const { status } = stateOf(snapshot);
+  const event = p.event;
+  if (event && "runId" in event && event.runId !== snapshot.context.runId) {
+    return { code: "stale_run", reason: staleReason(event.runId, snapshot.context.runId) };
+  }
+  if (event && "from" in event && event.from !== "pending" && event.from !== "running") {
+    return event.from === "missing"
+      ? { code: "unknown_unit", reason: "names nothing of this run" }
+      : { code: "duplicate", reason: `already ${event.from} (duplicate report)` };
+  }
+  if (p.source === "user") return { code: "not_allowed", reason: `Cannot ${p.eventType} batch in ${status} state` };
+  return { code: "not_allowed", reason: `${p.eventType} does not apply in ${status} state` };
+}

@@ -1,0 +1,76 @@
+/** The store's vocabulary towards its callers: what one may submit, and what comes back. */
+import type { Action, MachineEvent, WorkerReport, WorkKind } from "../machines/batch.events";
+import type { Outcome, ReasonCode, Source, StateRef } from "../vocabulary";
+
+/** A document as stored when it is added. */
+export interface NewDocument {
+  name: string;
+  mimeType: string;
+  content: Buffer;
+}
+
+/** One thing asked of a batch. */
+export type Submission =
+  | { kind: "action"; action: Action; source: Source; reason?: string; expectedVersion?: number; position?: number; context?: Record<string, unknown> }
+  | { kind: "report"; report: WorkerReport }
+  | { kind: "system"; event: MachineEvent; reason?: string }
+  | { kind: "addDocuments"; documents: NewDocument[]; source: Source; expectedVersion?: number }
+  | { kind: "removeDocuments"; documentIds: string[]; source: Source; expectedVersion?: number };
+
+export interface SubmissionResult {
+  outcome: Outcome;
+  /** State before and after this submission, e.g. `ANALYZING.running`. */
+  from: StateRef | "";
+  to: StateRef | "";
+  /** The batch version this submission left (its own, even when later ones in its group changed it again). */
+  version: number;
+  allowedActions: Action[];
+  /** Why it was not accepted: a code to branch on, and a sentence for people. */
+  code?: ReasonCode;
+  reason?: string;
+  /** Ids of documents added by an `addDocuments` submission. */
+  documentIds?: string[];
+}
+
+/** Queue work for the relay, one list per committed group. */
+export type OutboxItem =
+  | { type: "enqueueStaging"; runId: number; units: { id: string; dispatch: number }[] }
+  | { type: "enqueueAnalysis"; runId: number; units: { id: string; dispatch: number }[] }
+  | { type: "withdrawJobs"; runId: number; kind: WorkKind };
+
+/** The payload of one outbox row: every piece of queue work one group asked for. */
+export interface OutboxPayload {
+  batchId: string;
+  items: OutboxItem[];
+}
+
+/** What one committed group changed; handed to commit listeners (effects relay, metrics). */
+export interface Commit {
+  batchId: string;
+  version: number;
+  status: string;
+  substate: string | null;
+  deleted: boolean;
+  transitions: { from: string; event: string; to: string; version: number; effects: string[] }[];
+  outboxIds: string[];
+  /** Submissions in the group, and how long its transaction took. */
+  groupSize: number;
+  durationMs: number;
+}
+
+export interface CreateBatchRecord {
+  name: string;
+  analysis: Record<string, unknown>;
+  priority: number;
+  window: number;
+  stagingTolerance: number;
+  failureTolerance: number;
+  documents: NewDocument[];
+}
+
+/** A broken promise between the machine's counters and the stored rows: roll back, never write. */
+export class InvariantError extends Error {}
+
+export function taskIdFor(batchId: string, runId: number, documentId: string): string {
+  return `${batchId}-r${runId}-${documentId}`;
+}
