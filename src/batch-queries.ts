@@ -12,6 +12,7 @@ import type { PrismaClient } from "./db";
 export interface BatchView {
   id: string;
   name: string;
+  tenant: string;
   status: string;
   substate: string | null;
   queue_position: number | null;
@@ -83,6 +84,7 @@ export function presentBatch(b: Batch): BatchView {
   return {
     id: b.id,
     name: b.name,
+    tenant: b.tenant,
     status: b.status,
     substate: b.substate,
     queue_position: b.queuePosition,
@@ -107,8 +109,18 @@ export function createBatchQueries(prisma: PrismaClient) {
     return presentBatch(b);
   }
 
-  async function listBatches(filter: { status?: string[]; limit: number; offset: number }) {
-    const where = filter.status?.length ? { status: { in: filter.status } } : {};
+  /** The tenant a batch belongs to, or null when there is no such batch. */
+  async function tenantOf(id: string): Promise<string | null> {
+    const b = await prisma.batch.findUnique({ where: { id }, select: { tenant: true } });
+    return b?.tenant ?? null;
+  }
+
+  /** `tenant` confines the list to one tenant; undefined lists every tenant's. */
+  async function listBatches(filter: { status?: string[]; limit: number; offset: number; tenant?: string }) {
+    const where = {
+      ...(filter.status?.length ? { status: { in: filter.status } } : {}),
+      ...(filter.tenant !== undefined ? { tenant: filter.tenant } : {}),
+    };
     const [rows, total] = await Promise.all([
       prisma.batch.findMany({
         where,
@@ -159,6 +171,7 @@ export function createBatchQueries(prisma: PrismaClient) {
       outcome: h.outcome,
       event_type: h.eventType,
       source: h.source,
+      actor: h.actor,
       from: h.fromState,
       to: h.toState,
       version: h.version,
@@ -169,9 +182,9 @@ export function createBatchQueries(prisma: PrismaClient) {
     }));
   }
 
-  async function getQueue(maxRunning: number) {
+  async function getQueue(maxRunning: number, tenant?: string) {
     const rows = await prisma.batch.findMany({
-      where: { status: "ANALYZING" },
+      where: { status: "ANALYZING", ...(tenant !== undefined ? { tenant } : {}) },
       orderBy: [{ queuePosition: "asc" }, { updatedAt: "asc" }],
     });
     const views = rows.map((b) => presentBatch(b));
@@ -224,7 +237,7 @@ export function createBatchQueries(prisma: PrismaClient) {
     if (!n) throw new NotFoundError("Batch", id);
   }
 
-  return { getBatch, listBatches, getDocuments, getHistory, getQueue, iterateResults };
+  return { getBatch, tenantOf, listBatches, getDocuments, getHistory, getQueue, iterateResults };
 }
 
 export type BatchQueries = ReturnType<typeof createBatchQueries>;

@@ -22,6 +22,8 @@ export interface ActionContext {
   /** `resume` only: the queue position to resume at (default: the end). */
   position?: number;
   source?: Source;
+  /** The API key of the user who asks (`name (id)`), recorded in the history entry. */
+  actor?: string | null;
   /** Anything else the caller wants in the history entry. */
   extra?: Record<string, unknown>;
 }
@@ -111,6 +113,7 @@ export function createBatchService({ prisma, store, maxGroupSize = 256 }: BatchS
       expectedVersion: ctx.expectedVersion,
       position: ctx.position,
       context: ctx.extra,
+      actor: ctx.actor,
     });
     return answer(batchId, action, result, ctx.expectedVersion);
   }
@@ -138,13 +141,13 @@ export function createBatchService({ prisma, store, maxGroupSize = 256 }: BatchS
   }
 
   async function addDocuments(batchId: string, documents: NewDocument[], ctx: ActionContext = {}) {
-    const result = await submit(batchId, { kind: "addDocuments", documents, source: ctx.source ?? "user", expectedVersion: ctx.expectedVersion });
+    const result = await submit(batchId, { kind: "addDocuments", documents, source: ctx.source ?? "user", expectedVersion: ctx.expectedVersion, actor: ctx.actor });
     const change = answer(batchId, "add documents to", result, ctx.expectedVersion);
     return { ...change, documentIds: result.documentIds ?? [] };
   }
 
   async function removeDocuments(batchId: string, documentIds: string[], ctx: ActionContext = {}) {
-    const result = await submit(batchId, { kind: "removeDocuments", documentIds, source: ctx.source ?? "user", expectedVersion: ctx.expectedVersion });
+    const result = await submit(batchId, { kind: "removeDocuments", documentIds, source: ctx.source ?? "user", expectedVersion: ctx.expectedVersion, actor: ctx.actor });
     if (result.code === "no_such_document") {
       throw new NotFoundError("Document", documentIds.join(", "));
     }

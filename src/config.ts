@@ -75,6 +75,21 @@ export const configSchema = z.object({
   LLM_TOKENS_PER_MINUTE: z.coerce.number().int().min(1).optional(),
   /** How much of a minute's allowance may go at once; lower it for a provider that also enforces shorter periods. */
   LLM_RATE_BURST_SECONDS: z.coerce.number().min(0.1).max(60).default(60),
+
+  /** A secret of at least 32 characters: set, it turns authentication on and is itself an admin key. */
+  ADMIN_API_KEY: z.string().min(32, "must be at least 32 characters").optional(),
+  /** `off` runs without authentication even on a non-loopback HOST (warned about at every start). */
+  AUTH: z.enum(["auto", "off"]).default("auto"),
+  /** Requests per minute per API key (per address without one), shared by all API processes, when keys are on or AUTH=off; 0 turns it off. */
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
+  /** Most batches of one tenant running at once; unset: only MAX_RUNNING_BATCHES. */
+  MAX_RUNNING_BATCHES_PER_TENANT: z.coerce.number().int().min(1).optional(),
+  /** Comma-separated origins allowed to call the API from a browser (CORS); unset: none. */
+  CORS_ORIGINS: z
+    .string()
+    .optional()
+    .transform((v) => (v ? v.split(",").map((o) => o.trim()).filter(Boolean) : []))
+    .pipe(z.array(z.url())),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -13,6 +13,7 @@ export interface EngineDeps {
   poolSize?: number;
   logger: Logger;
   maxRunningBatches: number;
+  maxRunningBatchesPerTenant?: number;
   beforeCommit?: StoreDeps["beforeCommit"];
 }
 
@@ -23,6 +24,7 @@ export function createEngine(deps: EngineDeps) {
     poolSize: deps.poolSize ?? 10,
     logger: deps.logger.child({ component: "store" }),
     maxRunningBatches: deps.maxRunningBatches,
+    maxRunningBatchesPerTenant: deps.maxRunningBatchesPerTenant,
     beforeCommit: deps.beforeCommit,
     onCommit: (commit) => {
       for (const listener of listeners) listener(commit);

@@ -86,3 +86,24 @@ export class ForbiddenRequestError extends AppError {
     super(code, 403, message);
   }
 }
+
+/** No key, or one that is unknown or revoked: the three look the same to the caller. */
+export class UnauthorizedError extends AppError {
+  constructor(message = "A valid API key is needed: send Authorization: Bearer <key> or X-API-Key: <key>") {
+    super("unauthorized", 401, message);
+  }
+}
+
+/** The key is valid but its role may not do this. */
+export class ForbiddenError extends AppError {
+  constructor(role: string, needed: string) {
+    super("forbidden", 403, `This needs the ${needed} role; the key's role is ${role}`, { role, needed });
+  }
+}
+
+/** Too many requests from one key (or address) in the current window. */
+export class RateLimitedError extends AppError {
+  constructor(retryAfterSeconds: number) {
+    super("rate_limited", 429, `Too many requests: try again in ${retryAfterSeconds} s`, { retry_after: retryAfterSeconds });
+  }
+}

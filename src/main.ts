@@ -7,16 +7,18 @@
  * accepting requests and jobs, let running jobs finish, flush the outbox, close connections.
  */
 import type { Server } from "node:http";
+import { Redis } from "ioredis";
+import { createKeyStore } from "./auth/api-keys";
+import { createAuth } from "./auth/guard";
+import { resolveAuthMode } from "./auth/mode";
 import { ConfigError, loadConfig } from "./config";
 import { createPrisma, ensureDatabase, migrate } from "./db";
 import { createEngine } from "./engine";
 import { createLogger } from "./logger";
-import { createApp } from "./server/app";
-import { createDashboardRouter } from "./server/dashboard";
 import { createLiveStream } from "./server/live";
-import { createMachineRouter } from "./server/machine-view";
 import { defaultAllowedHosts } from "./server/same-origin";
-import { createUiRouter, ensureUiBuilt, UI_DIST } from "./server/ui";
+import { createTrancheApp } from "./server/tranche-app";
+import { ensureUiBuilt, UI_DIST } from "./server/ui";
 import { startBackground } from "./workers";
 
 type Role = "all" | "api" | "worker";
@@ -24,6 +26,12 @@ type Role = "all" | "api" | "worker";
 async function main(role: Role) {
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL).child({ role });
+  // Before anything else: an exposed HOST without keys must not even start.
+  const mode = role === "worker" ? { kind: "local" as const } : resolveAuthMode(config);
+  if (mode.kind === "off") {
+    logger.warn({ host: config.HOST }, mode.warning);
+    process.stderr.write(`\n${"!".repeat(78)}\n!! WARNING: ${mode.warning}\n${"!".repeat(78)}\n\n`);
+  }
   const database = new URL(config.DATABASE_URL).pathname.slice(1);
   if (await ensureDatabase(config.DATABASE_URL)) logger.info({ database }, "created database");
   const applied = await migrate(config.DATABASE_URL);
@@ -36,6 +44,7 @@ async function main(role: Role) {
     poolSize: config.DATABASE_POOL_SIZE,
     logger,
     maxRunningBatches: config.MAX_RUNNING_BATCHES,
+    maxRunningBatchesPerTenant: config.MAX_RUNNING_BATCHES_PER_TENANT,
   });
   const background = await startBackground({ prisma, engine, config, logger, runWorkers: role !== "api" });
   const closers: (() => Promise<void>)[] = [];
@@ -43,30 +52,34 @@ async function main(role: Role) {
   if (role !== "worker") {
     const live = await createLiveStream({ databaseUrl: config.DATABASE_URL, prisma, logger });
     await ensureUiBuilt(UI_DIST, logger);
-    const app = createApp({
-      ...engine,
+    const keys = createKeyStore({ prisma });
+    const stopListening = await keys.listen(config.DATABASE_URL, logger);
+    const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+    const auth = createAuth({ mode, keys });
+    const app = createTrancheApp({
+      engine,
       config,
       logger,
-      bodyLimit: config.BODY_LIMIT,
+      auth,
+      keys,
+      live,
+      queues: background.queues.all,
+      redis,
       allowedHosts: config.ALLOWED_HOSTS ?? defaultAllowedHosts(config.HOST),
-      apiMounts: [live.router],
-      mounts: {
-        "/admin/queues": createDashboardRouter(background.queues.all),
-        "/machine": createMachineRouter({
-          getBatch: (id) => engine.queries.getBatch(id),
-          getHistory: (id) => engine.queries.getHistory(id, { afterSeq: 0, limit: 100_000 }),
-        }),
-        // Last: its index.html fallback for client routes would hide anything mounted after it.
-        "/": createUiRouter({ distDir: UI_DIST }),
-      },
     });
     const server: Server = await new Promise((resolve) => {
       const s = app.listen(config.PORT, config.HOST, () => resolve(s));
     });
     const url = `http://${config.HOST}:${config.PORT}`;
-    logger.info({ url }, `Tranche is listening on ${url} (UI ${url}/, API ${url}/api, queues ${url}/admin/queues, machine ${url}/machine)`);
+    logger.info(
+      { url, authentication: mode.kind },
+      `Tranche is listening on ${url} (UI ${url}/, API ${url}/api, queues ${url}/admin/queues, machine ${url}/machine); ` +
+        (mode.kind === "keys" ? "API keys required" : mode.kind === "local" ? "local single user, no keys" : "authentication OFF"),
+    );
     closers.push(async () => {
       await live.close();
+      await stopListening();
+      await redis.quit();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     });

@@ -83,6 +83,8 @@ export const BATCH_CHANNEL = "tranche_batches";
 /** The payload of a NOTIFY on `BATCH_CHANNEL`, and of each live-stream event. */
 export interface BatchChange {
   batch_id: string;
+  /** The batch's tenant, so each stream shows only its own; never sent to clients. */
+  tenant?: string;
   version: number;
   status: BatchStatus;
   substate: Substate;

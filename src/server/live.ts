@@ -5,12 +5,18 @@
  *
  * Each event's id is the change's commit time in ms. A client that reconnects with
  * `Last-Event-ID` first gets the current state of every batch changed since then.
+ *
+ * A client sees only the changes of its own tenant's batches (an admin sees all): each
+ * announcement names the batch's tenant.
  */
 import { Router, type Response } from "express";
 import { Client } from "pg";
-import { BATCH_CHANNEL, type BatchChange } from "../vocabulary";
+import { principalOf } from "../auth/guard";
+import { tenantScope } from "../auth/roles";
 import type { PrismaClient } from "../db";
+import { UnauthorizedError } from "../errors";
 import type { Logger } from "../logger";
+import { BATCH_CHANNEL, type BatchChange } from "../vocabulary";
 
 export type { BatchChange };
 
@@ -23,12 +29,14 @@ export interface LiveStreamDeps {
 }
 
 export async function createLiveStream({ databaseUrl, prisma, logger, heartbeatMs = 15_000 }: LiveStreamDeps) {
-  const clients = new Set<Response>();
+  /** Each open stream and the tenant it is confined to (undefined: every tenant). */
+  const clients = new Map<Response, string | undefined>();
   const listener = new Client({ connectionString: databaseUrl });
   let closed = false;
 
   const send = (res: Response, change: BatchChange) => {
-    res.write(`id: ${change.at}\nevent: batch\ndata: ${JSON.stringify(change)}\n\n`);
+    const { tenant: _tenant, ...shown } = change;
+    res.write(`id: ${change.at}\nevent: batch\ndata: ${JSON.stringify(shown)}\n\n`);
   };
 
   async function listen() {
@@ -36,7 +44,8 @@ export async function createLiveStream({ databaseUrl, prisma, logger, heartbeatM
     listener.on("notification", (msg) => {
       if (msg.channel !== BATCH_CHANNEL || !msg.payload) return;
       const change = JSON.parse(msg.payload) as BatchChange;
-      for (const res of clients) send(res, change);
+      // An announcement without a tenant goes only to streams that see every tenant.
+      for (const [res, scope] of clients) if (scope === undefined || scope === change.tenant) send(res, change);
     });
     listener.on("error", (err) => {
       if (!closed) logger.error({ err }, "live stream lost its PostgreSQL connection");
@@ -46,18 +55,21 @@ export async function createLiveStream({ databaseUrl, prisma, logger, heartbeatM
   await listen();
 
   const heartbeat = setInterval(() => {
-    for (const res of clients) res.write(": keep-alive\n\n");
+    for (const res of clients.keys()) res.write(": keep-alive\n\n");
   }, heartbeatMs);
 
   const router = Router();
   router.get("/events", async (req, res) => {
+    const principal = principalOf(res);
+    if (!principal) throw new UnauthorizedError();
+    const scope = tenantScope(principal);
     res.set({ "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
     res.flushHeaders();
     res.write("retry: 2000\n\n");
     const lastId = Number(req.get("last-event-id"));
     if (Number.isFinite(lastId) && lastId > 0) {
       const missed = await prisma.batch.findMany({
-        where: { updatedAt: { gt: new Date(lastId) } },
+        where: { updatedAt: { gt: new Date(lastId) }, ...(scope !== undefined ? { tenant: scope } : {}) },
         orderBy: { updatedAt: "asc" },
         select: { id: true, version: true, status: true, substate: true, updatedAt: true },
       });
@@ -65,7 +77,7 @@ export async function createLiveStream({ databaseUrl, prisma, logger, heartbeatM
         send(res, { batch_id: b.id, version: b.version, status: b.status as BatchChange["status"], substate: b.substate as BatchChange["substate"], deleted: false, at: b.updatedAt.getTime() });
       }
     }
-    clients.add(res);
+    clients.set(res, scope);
     req.on("close", () => clients.delete(res));
   });
 
@@ -74,7 +86,7 @@ export async function createLiveStream({ databaseUrl, prisma, logger, heartbeatM
     async close() {
       closed = true;
       clearInterval(heartbeat);
-      for (const res of clients) res.end();
+      for (const res of clients.keys()) res.end();
       clients.clear();
       await listener.end();
     },

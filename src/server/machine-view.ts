@@ -4,16 +4,21 @@
  * states it went through. The page is rendered here, so it reads without JavaScript; the
  * UI bundle's machine.html (which alone loads mermaid, from ui/dist) turns the text into a
  * drawing. `GET /machine/diagram.mmd?batch=<id>` answers the Mermaid text itself.
+ *
+ * The machine itself is drawn for anyone; a batch's overlay needs read access to the batch
+ * (a key of its tenant, or an admin's; the web UI's session cookie counts).
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { Router, type Request } from "express";
-import { NotFoundError } from "../errors";
+import { Router, type Request, type Response } from "express";
+import { principalOf } from "../auth/guard";
+import { tenantScope } from "../auth/roles";
+import { AppError, NotFoundError, UnauthorizedError } from "../errors";
 import { toMermaid, type DiagramOptions } from "../machines/batch.diagram";
 import { UI_DIST } from "./ui";
 
 export interface MachineViewDeps {
-  getBatch(id: string): Promise<{ status: string; substate: string | null; allowed_actions: string[]; name?: string }>;
+  getBatch(id: string): Promise<{ status: string; substate: string | null; allowed_actions: string[]; name?: string; tenant: string }>;
   getHistory(id: string): Promise<{ outcome: string; to: string }[]>;
   /** Where the built UI is (default `ui/dist`); its machine.html is the page's frame. */
   distDir?: string;
@@ -47,11 +52,16 @@ export function createMachineRouter(deps: MachineViewDeps): Router {
   const frame = path.join(deps.distDir ?? UI_DIST, "machine.html");
 
   /** The batch named by `?batch=`, or undefined when none is asked for; unknown ids are a 404. */
-  async function standing(req: Request): Promise<BatchStanding | undefined> {
+  async function standing(req: Request, res: Response): Promise<BatchStanding | undefined> {
     const id = typeof req.query.batch === "string" ? req.query.batch.trim() : "";
     if (!id) return undefined;
+    const principal = principalOf(res);
+    if (!principal) throw new UnauthorizedError("Sign in (open the web UI and give your API key) to see a batch in the machine");
     if (!UUID.test(id)) throw new NotFoundError("Batch", id);
-    const [batch, history] = await Promise.all([deps.getBatch(id), deps.getHistory(id)]);
+    const batch = await deps.getBatch(id);
+    const scope = tenantScope(principal);
+    if (scope !== undefined && batch.tenant !== scope) throw new NotFoundError("Batch", id);
+    const history = await deps.getHistory(id);
     const state = batch.substate ? `${batch.status}.${batch.substate}` : batch.status;
     return { id, name: batch.name, state, allowed: batch.allowed_actions, path: pathOf(history) };
   }
@@ -59,22 +69,22 @@ export function createMachineRouter(deps: MachineViewDeps): Router {
   const optionsFor = (b: BatchStanding | undefined): DiagramOptions => (b ? { highlight: b.state, allowed: b.allowed, path: b.path } : {});
 
   router.get("/diagram.mmd", async (req, res) => {
-    res.type("text/plain; charset=utf-8").send(toMermaid(optionsFor(await standing(req))));
+    res.type("text/plain; charset=utf-8").send(toMermaid(optionsFor(await standing(req, res))));
   });
 
   router.get("/", async (req, res) => {
     let batch: BatchStanding | undefined;
-    let missing: string | undefined;
+    let missing: AppError | undefined;
     try {
-      batch = await standing(req);
+      batch = await standing(req, res);
     } catch (err) {
-      if (!(err instanceof NotFoundError)) throw err;
-      missing = err.message;
+      if (!(err instanceof NotFoundError || err instanceof UnauthorizedError)) throw err;
+      missing = err;
     }
-    const html = page(toMermaid(optionsFor(batch)), batch, missing);
+    const html = page(toMermaid(optionsFor(batch)), batch, missing?.message);
     const shell = existsSync(frame) ? readFileSync(frame, "utf8") : undefined;
     res
-      .status(missing ? 404 : 200)
+      .status(missing ? missing.status : 200)
       .type("html")
       .send(shell?.includes(PLACEHOLDER) ? shell.replace(PLACEHOLDER, () => html) : bare(html));
   });

@@ -2,10 +2,12 @@
 import { Router, type Request, type Response } from "express";
 import multer from "multer";
 import { z } from "zod";
+import { principalOf } from "../auth/guard";
+import { actorOf, tenantScope, type Principal } from "../auth/roles";
 import type { BatchService } from "../batch-service";
 import type { BatchQueries } from "../batch-queries";
 import type { Config } from "../config";
-import { BadRequestError, NotFoundError, ValidationError } from "../errors";
+import { BadRequestError, NotFoundError, UnauthorizedError, ValidationError } from "../errors";
 import type { Action } from "../machines/batch.events";
 import { fromFiles, fromJson, type UploadedFile } from "./documents";
 import { checkRequest } from "./input-guard";
@@ -63,6 +65,13 @@ function expectedVersion(req: Request, fromBody: number | undefined): number | u
 
 const id = (req: Request): string => req.params.id as string;
 
+/** The caller; the app's guards ran before any route, so there always is one. */
+function caller(res: Response): Principal {
+  const p = principalOf(res);
+  if (!p) throw new UnauthorizedError();
+  return p;
+}
+
 export function createApiRouter({ service, queries, config }: RoutesDeps): Router {
   const router = Router();
   const upload = multer({
@@ -85,7 +94,17 @@ export function createApiRouter({ service, queries, config }: RoutesDeps): Route
     });
   };
 
-  router.param("id", (_req, _res, next, value: string) => next(UUID.test(value) ? undefined : new NotFoundError("Batch", value)));
+  /** A batch of another tenant is answered as if it did not exist. */
+  async function assertVisible(res: Response, batchId: string): Promise<void> {
+    const scope = tenantScope(caller(res));
+    if (scope !== undefined && (await queries.tenantOf(batchId)) !== scope) throw new NotFoundError("Batch", batchId);
+  }
+
+  router.param("id", async (_req, res, next, value: string) => {
+    if (!UUID.test(value)) return next(new NotFoundError("Batch", value));
+    await assertVisible(res, value);
+    next();
+  });
 
   function readCreateBody(req: Request) {
     if (!req.is("multipart/form-data")) {
@@ -111,6 +130,7 @@ export function createApiRouter({ service, queries, config }: RoutesDeps): Route
 
   async function create(req: Request, res: Response, stage: boolean) {
     const { body, documents } = readCreateBody(req);
+    const who = caller(res);
     if (stage && documents.length === 0) throw new ValidationError("body.documents: a batch needs at least one document to be staged");
     const batchId = await service.createBatch({
       name: body.name,
@@ -120,8 +140,10 @@ export function createApiRouter({ service, queries, config }: RoutesDeps): Route
       stagingTolerance: body.analysis.staging_tolerance ?? config.STAGING_TOLERANCE,
       failureTolerance: body.analysis.failure_tolerance ?? config.FAILURE_TOLERANCE,
       documents,
+      tenant: who.tenant,
+      actor: actorOf(who),
     });
-    if (stage) await service.requestStateChange(batchId, "stage", { reason: "created with /batches/stage" });
+    if (stage) await service.requestStateChange(batchId, "stage", { reason: "created with /batches/stage", actor: actorOf(who) });
     res.status(201).json({ success: true, batch: await queries.getBatch(batchId) });
   }
 
@@ -132,6 +154,7 @@ export function createApiRouter({ service, queries, config }: RoutesDeps): Route
       position: ctx.position,
       expectedVersion: expectedVersion(req, ctx.expected),
       extra: ctx.extra,
+      actor: actorOf(caller(res)),
     });
     if (action === "delete") {
       res.json({ success: true, previous_state: change.previousState.split(".")[0], current_state: "DELETED", id: batchId });
@@ -154,7 +177,7 @@ export function createApiRouter({ service, queries, config }: RoutesDeps): Route
 
   router.get("/batches", async (req, res) => {
     const q = parse(listQuerySchema, req.query, "query");
-    res.json({ success: true, ...(await queries.listBatches({ status: q.status, limit: q.limit, offset: q.offset })) });
+    res.json({ success: true, ...(await queries.listBatches({ status: q.status, limit: q.limit, offset: q.offset, tenant: tenantScope(caller(res)) })) });
   });
 
   router.get("/batches/:id", async (req, res) => {
@@ -197,14 +220,14 @@ export function createApiRouter({ service, queries, config }: RoutesDeps): Route
       documents = fromJson(body.documents, config.MAX_DOCUMENT_BYTES);
       expected = body.expected_version;
     }
-    const change = await service.addDocuments(id(req), documents, { expectedVersion: expectedVersion(req, expected) });
+    const change = await service.addDocuments(id(req), documents, { expectedVersion: expectedVersion(req, expected), actor: actorOf(caller(res)) });
     res.status(201).json({ success: true, version: change.version, document_ids: change.documentIds, batch: await queries.getBatch(id(req)) });
   });
 
   router.delete("/batches/:id/documents/:documentId", async (req, res) => {
     const documentId = req.params.documentId as string;
     if (!UUID.test(documentId)) throw new NotFoundError("Document", documentId);
-    const change = await service.removeDocuments(id(req), [documentId], { expectedVersion: expectedVersion(req, undefined) });
+    const change = await service.removeDocuments(id(req), [documentId], { expectedVersion: expectedVersion(req, undefined), actor: actorOf(caller(res)) });
     res.json({ success: true, version: change.version, batch: await queries.getBatch(id(req)) });
   });
 
@@ -219,13 +242,14 @@ export function createApiRouter({ service, queries, config }: RoutesDeps): Route
   });
 
   router.get("/queue", async (_req, res) => {
-    res.json({ success: true, ...(await queries.getQueue(config.MAX_RUNNING_BATCHES)) });
+    res.json({ success: true, ...(await queries.getQueue(config.MAX_RUNNING_BATCHES, tenantScope(caller(res)))) });
   });
 
   router.post("/queue/reorder", async (req, res) => {
     const body = parse(reorderSchema, req.body ?? {});
+    await assertVisible(res, body.batch_id);
     await service.reorderQueue(body.batch_id, body.position);
-    res.json({ success: true, ...(await queries.getQueue(config.MAX_RUNNING_BATCHES)) });
+    res.json({ success: true, ...(await queries.getQueue(config.MAX_RUNNING_BATCHES, tenantScope(caller(res)))) });
   });
 
   router.get("/health", (_req, res) => {

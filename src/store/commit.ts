@@ -48,6 +48,7 @@ import { settleDocuments } from "./sql/settle-documents";
 import { settleTasks } from "./sql/settle-tasks";
 import { startTasks } from "./sql/start-tasks";
 import { updateBatch } from "./sql/update-batch";
+import { DEFAULT_TENANT } from "../tenants";
 import { inTransaction, isDataError } from "./tx";
 import { InvariantError, type Commit, type CreateBatchRecord, type OutboxItem, type Submission, type SubmissionResult } from "./types";
 
@@ -55,6 +56,8 @@ export interface CommitterDeps {
   pool: Pool;
   logger: Logger;
   maxRunningBatches: number;
+  /** Most batches of one tenant running at once (unset: no limit beyond `maxRunningBatches`). */
+  maxRunningBatchesPerTenant?: number;
   /** Called after every commit; must not throw. */
   onCommit?: (commit: Commit) => void;
   /** Test seam: runs inside the transaction after every write, before commit. */
@@ -88,14 +91,15 @@ export function createCommitter(deps: CommitterDeps) {
     const id = randomUUID();
     const started = performance.now();
     await inTransaction(pool, async (sql) => {
-      await insertBatch(sql, { id, name: record.name, analysis: record.analysis, priority: record.priority, snapshot });
+      const tenant = record.tenant ?? DEFAULT_TENANT;
+      await insertBatch(sql, { id, name: record.name, tenant, analysis: record.analysis, priority: record.priority, snapshot });
       await insertDocuments(sql, id, record.documents.map(() => randomUUID()), record.documents);
       const created: HistoryRow = {
-        seq: 1, outcome: "accepted", eventType: "created", source: "user", fromState: "", toState: "SAVED", version: 1,
+        seq: 1, outcome: "accepted", eventType: "created", source: "user", actor: record.actor ?? null, fromState: "", toState: "SAVED", version: 1,
         reason: null, context: null, event: { type: "created", input },
       };
       await insertHistory(sql, id, [created]);
-      await notifyChange(sql, { batch_id: id, version: 1, status: "SAVED", substate: null, deleted: false, at: Date.now() });
+      await notifyChange(sql, { batch_id: id, tenant, version: 1, status: "SAVED", substate: null, deleted: false, at: Date.now() });
     });
     announce({
       batchId: id, version: 1, status: "SAVED", substate: null, deleted: false, transitions: [], outboxIds: [],
@@ -197,7 +201,7 @@ export function createCommitter(deps: CommitterDeps) {
     }
     if (taken?.ids.length) await deleteInbox(sql, taken.ids);
     if (plan.transitions.length || plan.deleted) {
-      const change: BatchChange = { batch_id: batchId, version: plan.version, status: plan.deleted ? "DELETED" : status, substate, deleted: plan.deleted, at: Date.now() };
+      const change: BatchChange = { batch_id: batchId, tenant: row.tenant, version: plan.version, status: plan.deleted ? "DELETED" : status, substate, deleted: plan.deleted, at: Date.now() };
       await notifyChange(sql, change);
       session.commits.push({
         batchId, version: plan.version, status: change.status, substate, deleted: plan.deleted, transitions: plan.transitions, outboxIds,
@@ -211,7 +215,7 @@ export function createCommitter(deps: CommitterDeps) {
   async function rebalance(session: Session, entered?: { batchId: string; priority: number; position?: number }) {
     const { sql } = session;
     if (entered) await placeInQueue(sql, entered.batchId, entered.priority, entered.position);
-    for (const id of await batchesToStart(sql, deps.maxRunningBatches)) {
+    for (const id of await batchesToStart(sql, deps.maxRunningBatches, deps.maxRunningBatchesPerTenant)) {
       await applyToBatch(session, id, [{ kind: "system", event: { type: "START" }, reason: "a running slot is free" }]);
     }
     await renumberQueue(sql);

@@ -24,6 +24,7 @@ export interface StoreDeps {
   poolSize: number;
   logger: Logger;
   maxRunningBatches: number;
+  maxRunningBatchesPerTenant?: number;
   onCommit?: CommitterDeps["onCommit"];
   beforeCommit?: CommitterDeps["beforeCommit"];
   /** Most reports one inbox drain applies at once. */
@@ -32,7 +33,7 @@ export interface StoreDeps {
 
 export function createStore(deps: StoreDeps) {
   const pool = createPool(deps.databaseUrl, deps.poolSize, deps.logger);
-  const committer = createCommitter({ pool, logger: deps.logger, maxRunningBatches: deps.maxRunningBatches, onCommit: deps.onCommit, beforeCommit: deps.beforeCommit });
+  const committer = createCommitter({ pool, logger: deps.logger, maxRunningBatches: deps.maxRunningBatches, maxRunningBatchesPerTenant: deps.maxRunningBatchesPerTenant, onCommit: deps.onCommit, beforeCommit: deps.beforeCommit });
   const inbox = createInbox({ pool, committer, logger: deps.logger.child({ component: "inbox" }), maxGroup: deps.maxInboxGroup });
 
   /** Moves a queued batch to `position` (1 = next); false if it is not queued. */

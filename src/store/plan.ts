@@ -72,6 +72,8 @@ export interface HistoryRow {
   outcome: HistoryOutcome;
   eventType: string;
   source: Source;
+  /** The API key of the user who asked (`name (id)`), when there is one. */
+  actor?: string | null;
   fromState: string;
   toState: string;
   version: number;
@@ -104,6 +106,7 @@ export interface PlanOptions {
 interface Prepared {
   event: MachineEvent | null;
   source: Source;
+  actor?: string | null;
   eventType: string;
   reason: string | null;
   context?: Record<string, unknown>;
@@ -251,6 +254,7 @@ function prepare(snapshot: BatchSnapshot, s: Submission, docs: Map<string, UnitR
       const p: Prepared = {
         event,
         source: s.source,
+        actor: s.actor,
         eventType: s.action,
         reason: s.reason ?? null,
         context: Object.keys(ctx).length ? ctx : undefined,
@@ -264,6 +268,7 @@ function prepare(snapshot: BatchSnapshot, s: Submission, docs: Map<string, UnitR
       const p: Prepared = {
         event: { type: "DOCUMENTS_ADDED", count: s.documents.length },
         source: s.source,
+        actor: s.actor,
         eventType: "DOCUMENTS_ADDED",
         reason: null,
         context: { names: s.documents.map((d) => d.name) },
@@ -277,6 +282,7 @@ function prepare(snapshot: BatchSnapshot, s: Submission, docs: Map<string, UnitR
         event: found.length ? { type: "DOCUMENTS_REMOVED", count: found.length } : null,
         skip: found.length ? undefined : { outcome: passive(s.source), code: "no_such_document", reason: "no such document in this batch" },
         source: s.source,
+        actor: s.actor,
         eventType: "DOCUMENTS_REMOVED",
         reason: null,
         context: { documentIds: found },
@@ -532,6 +538,7 @@ function historyRow(seq: number, outcome: Outcome, p: Prepared, fromState: State
     outcome,
     eventType: p.eventType,
     source: p.source,
+    actor: p.actor ?? null,
     fromState,
     toState,
     version,

@@ -47,15 +47,40 @@ export async function renumberQueue(sql: Sql): Promise<void> {
     WHERE b.id = q.id AND b.queue_position IS DISTINCT FROM q.rn`);
 }
 
-/** The queued batches that may start now, first in line first. */
-export async function batchesToStart(sql: Sql, maxRunning: number): Promise<string[]> {
+/**
+ * The queued batches that may start now. With one tenant this is simply the first in line.
+ * With several, scarce slots go round-robin: each tenant's first in line competes, the tenant
+ * whose last start is oldest goes first, and no tenant passes `maxPerTenant` running batches.
+ * The chosen tenants' turns are recorded in the same transaction (under the queue lock).
+ */
+export async function batchesToStart(sql: Sql, maxRunning: number, maxPerTenant?: number): Promise<string[]> {
   const { rows } = await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM batches WHERE status = 'ANALYZING' AND substate = 'running'`);
   const free = maxRunning - (rows[0]?.n ?? 0);
   if (free <= 0) return [];
-  const heads = await sql.query<{ id: string }>(
-    `SELECT id::text FROM batches WHERE status = 'ANALYZING' AND substate = 'queued' ORDER BY queue_position LIMIT $1`,
-    [free],
+  const heads = await sql.query<{ id: string; tenant: string }>(
+    `WITH running AS (
+       SELECT tenant, count(*)::int AS n FROM batches WHERE status = 'ANALYZING' AND substate = 'running' GROUP BY tenant
+     ), ranked AS (
+       SELECT id, tenant, queue_position, row_number() OVER (PARTITION BY tenant ORDER BY queue_position, id) AS rank
+       FROM batches WHERE status = 'ANALYZING' AND substate = 'queued'
+     )
+     SELECT r.id::text, r.tenant FROM ranked r
+     LEFT JOIN running ON running.tenant = r.tenant
+     LEFT JOIN tenant_turns t ON t.tenant = r.tenant
+     WHERE r.rank + COALESCE(running.n, 0) <= $2
+     ORDER BY r.rank, t.last_started_at NULLS FIRST, r.queue_position
+     LIMIT $1`,
+    [free, maxPerTenant ?? maxRunning],
   );
+  const tenants = [...new Set(heads.rows.map((h) => h.tenant))];
+  if (tenants.length) {
+    await sql.query(
+      `INSERT INTO tenant_turns (tenant, last_started_at)
+       SELECT t, clock_timestamp() FROM unnest($1::text[]) AS t
+       ON CONFLICT (tenant) DO UPDATE SET last_started_at = EXCLUDED.last_started_at`,
+      [tenants],
+    );
+  }
   return heads.rows.map((h) => h.id);
 }
 

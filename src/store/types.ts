@@ -11,11 +11,11 @@ export interface NewDocument {
 
 /** One thing asked of a batch. */
 export type Submission =
-  | { kind: "action"; action: Action; source: Source; reason?: string; expectedVersion?: number; position?: number; context?: Record<string, unknown> }
+  | { kind: "action"; action: Action; source: Source; reason?: string; expectedVersion?: number; position?: number; context?: Record<string, unknown>; actor?: string | null }
   | { kind: "report"; report: WorkerReport }
   | { kind: "system"; event: MachineEvent; reason?: string }
-  | { kind: "addDocuments"; documents: NewDocument[]; source: Source; expectedVersion?: number }
-  | { kind: "removeDocuments"; documentIds: string[]; source: Source; expectedVersion?: number };
+  | { kind: "addDocuments"; documents: NewDocument[]; source: Source; expectedVersion?: number; actor?: string | null }
+  | { kind: "removeDocuments"; documentIds: string[]; source: Source; expectedVersion?: number; actor?: string | null };
 
 export interface SubmissionResult {
   outcome: Outcome;
@@ -66,6 +66,9 @@ export interface CreateBatchRecord {
   stagingTolerance: number;
   failureTolerance: number;
   documents: NewDocument[];
+  /** The tenant the batch belongs to (default `default`), and the API key that created it. */
+  tenant?: string;
+  actor?: string | null;
 }
 
 /** A broken promise between the machine's counters and the stored rows: roll back, never write. */

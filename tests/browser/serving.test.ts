@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import express from "express";
 import request from "supertest";
+import { createAuth } from "../../src/auth/guard";
 import { NotFoundError } from "../../src/errors";
 import { createMachineRouter, pathOf } from "../../src/server/machine-view";
 import { createUiRouter } from "../../src/server/ui";
@@ -22,13 +23,15 @@ afterAll(() => rmSync(dist, { recursive: true, force: true }));
 
 function app(distDir = dist) {
   const a = express();
+  // The local single user, as createApp identifies every request when authentication is off.
+  a.use(createAuth({ mode: { kind: "local" } }).identify);
   a.use(
     "/machine",
     createMachineRouter({
       distDir,
       getBatch: async (id) => {
         if (id !== BATCH) throw new NotFoundError("Batch", id);
-        return { name: "Q3 <contracts>", status: "ANALYZING", substate: "running", allowed_actions: ["pause", "cancel"] };
+        return { name: "Q3 <contracts>", status: "ANALYZING", substate: "running", allowed_actions: ["pause", "cancel"], tenant: "default" };
       },
       getHistory: async () => [
         { outcome: "accepted", to: "SAVED" },

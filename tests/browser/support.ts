@@ -12,13 +12,15 @@ import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
-import { createApp } from "../../src/server/app";
-import { createDashboardRouter } from "../../src/server/dashboard";
+import { createKeyStore, type KeyStore } from "../../src/auth/api-keys";
+import { createAuth } from "../../src/auth/guard";
+import { resolveAuthMode } from "../../src/auth/mode";
+import { loadConfig } from "../../src/config";
 import { createQueues } from "../../src/workers/queues";
 import { redisUrl } from "../support/urls";
 import { createLiveStream } from "../../src/server/live";
-import { createMachineRouter } from "../../src/server/machine-view";
-import { createUiRouter, ensureUiBuilt } from "../../src/server/ui";
+import { createTrancheApp } from "../../src/server/tranche-app";
+import { ensureUiBuilt } from "../../src/server/ui";
 import { createHarness, testConfig, testLogger, type Harness } from "../support/harness";
 
 export const CHROMIUM = "/usr/bin/chromium";
@@ -38,12 +40,14 @@ export interface Tranche {
   url: string;
   harness: Harness;
   driver: { service: Harness["engine"]["service"]; prisma: Harness["db"]["prisma"] };
+  keys: KeyStore;
   /** Stops the HTTP server alone, as a browser sees a crashed server; the database stays for `close`. */
   stop(): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startTranche(): Promise<Tranche> {
+/** `env` configures the server as the environment would (e.g. ADMIN_API_KEY turns keys on). */
+export async function startTranche(env: Record<string, string> = {}): Promise<Tranche> {
   const distDir = mkdtempSync(path.join(os.tmpdir(), "tranche-ui-"));
   const harness = await createHarness();
   const closers: (() => Promise<void>)[] = [];
@@ -60,22 +64,10 @@ export async function startTranche(): Promise<Tranche> {
       if (keys.length) await redis.del(...keys);
       await redis.quit();
     });
-    const app = createApp({
-      ...engine,
-      config: testConfig,
-      logger: testLogger,
-      bodyLimit: "5mb",
-      apiMounts: [live.router],
-      mounts: {
-        "/admin/queues": createDashboardRouter(queues.all),
-        "/machine": createMachineRouter({
-          getBatch: (id) => engine.queries.getBatch(id),
-          getHistory: (id) => engine.queries.getHistory(id, { afterSeq: 0, limit: 100_000 }),
-          distDir,
-        }),
-        "/": createUiRouter({ distDir }),
-      },
-    });
+    const config = { ...loadConfig({ BODY_LIMIT: "5mb", QUEUE_PREFIX: prefix, ...env }), ...testConfig };
+    const keys = createKeyStore({ prisma: harness.db.prisma });
+    const auth = createAuth({ mode: resolveAuthMode(config), keys });
+    const app = createTrancheApp({ engine, config, logger: testLogger, auth, keys, live, queues: queues.all, redis, distDir });
     const server: Server = await new Promise((resolve) => {
       const s = app.listen(0, "127.0.0.1", () => resolve(s));
     });
@@ -91,6 +83,7 @@ export async function startTranche(): Promise<Tranche> {
       url: `http://127.0.0.1:${port}`,
       harness,
       driver: { service: engine.service, prisma: harness.db.prisma },
+      keys,
       stop,
       async close() {
         await stop();

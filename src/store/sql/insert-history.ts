@@ -9,10 +9,10 @@ export async function insertHistory(sql: Sql, batchId: string, rows: HistoryRow[
   if (!rows.length) return 0;
   const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
   const r = await sql.query(
-    `INSERT INTO history (batch_id, seq, outcome, event_type, source, from_state, to_state, version, reason, context, event)
-     SELECT $1::uuid, u.seq, u.outcome, u.event_type, u.source, u.from_state, u.to_state, u.version, u.reason, u.context::jsonb, u.event::jsonb
-     FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::text[])
-       AS u(seq, outcome, event_type, source, from_state, to_state, version, reason, context, event)`,
+    `INSERT INTO history (batch_id, seq, outcome, event_type, source, from_state, to_state, version, reason, context, event, actor)
+     SELECT $1::uuid, u.seq, u.outcome, u.event_type, u.source, u.from_state, u.to_state, u.version, u.reason, u.context::jsonb, u.event::jsonb, u.actor
+     FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::text[], $12::text[])
+       AS u(seq, outcome, event_type, source, from_state, to_state, version, reason, context, event, actor)`,
     [
       batchId,
       rows.map((h) => h.seq),
@@ -25,6 +25,7 @@ export async function insertHistory(sql: Sql, batchId: string, rows: HistoryRow[
       rows.map((h) => h.reason),
       rows.map((h) => json(h.context)),
       rows.map((h) => json(h.event)),
+      rows.map((h) => h.actor ?? null),
     ],
   );
   return r.rowCount ?? 0;

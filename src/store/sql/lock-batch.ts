@@ -11,11 +11,12 @@ export interface LockedBatch {
   version: number;
   historySeq: number;
   priority: number;
+  tenant: string;
 }
 
 export async function lockBatch(sql: Sql, batchId: string): Promise<LockedBatch | null> {
   const { rows } = await sql.query<LockedBatch>(
-    `SELECT snapshot, machine_version AS "machineVersion", version, history_seq AS "historySeq", priority FROM batches WHERE id = $1::uuid FOR UPDATE`,
+    `SELECT snapshot, machine_version AS "machineVersion", version, history_seq AS "historySeq", priority, tenant FROM batches WHERE id = $1::uuid FOR UPDATE`,
     [batchId],
   );
   return rows[0] ?? null;
