@@ -77,7 +77,7 @@ export const configSchema = z.object({
   LLM_RATE_BURST_SECONDS: z.coerce.number().min(0.1).max(60).default(60),
 
   /** A secret of at least 32 characters: set, it turns authentication on and is itself an admin key. */
-  ADMIN_API_KEY: z.string().min(32, "must be at least 32 characters").optional(),
+  ADMIN_API_KEY: z.preprocess((v) => (v === "" ? undefined : v), z.string().min(32, "must be at least 32 characters").optional()),
   /** `off` runs without authentication even on a non-loopback HOST (warned about at every start). */
   AUTH: z.enum(["auto", "off"]).default("auto"),
   /** Requests per minute per API key (per address without one), shared by all API processes, when keys are on or AUTH=off; 0 turns it off. */

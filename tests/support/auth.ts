@@ -106,7 +106,8 @@ export async function spawnApi(env: Record<string, string>, options: { ready?: b
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src", "main.ts"), "api"], {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: "info", ...env, PORT: String(port) },
+    // info: readiness is read from the "listening" log line.
+    env: { ...process.env, ...env, LOG_LEVEL: "info", PORT: String(port) },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -30,7 +30,16 @@ export async function createHarness(options: { maxRunningBatches?: number; bodyL
   const track = (e: ReturnType<typeof createEngine>) => (engines.push(e), e);
   const newEngine = (extra: Partial<EngineDeps> = {}) =>
     track(createEngine({ prisma: db.newClient(), databaseUrl: db.url, logger: testLogger, maxRunningBatches, ...extra }));
-  const engine = track(createEngine({ prisma: db.prisma, databaseUrl: db.url, logger: testLogger, maxRunningBatches, beforeCommit: options.beforeCommit }));
+  const engine = track(
+    createEngine({
+      prisma: db.prisma,
+      databaseUrl: db.url,
+      logger: testLogger,
+      maxRunningBatches,
+      maxRunningBatchesPerTenant: options.maxRunningBatchesPerTenant,
+      beforeCommit: options.beforeCommit,
+    }),
+  );
   const app = createApp({
     ...engine,
     logger: testLogger,
