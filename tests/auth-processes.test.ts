@@ -1,4 +1,6 @@
-// Authentication across real processes: a key revoked in one API process is refused by a second one (`node --import tsx src/main.ts api`) within a second; a non-loopback HOST without ADMIN_API_KEY refuses to start and says why, and with AUTH=off starts and warns; the request limit is shared by two API processes through Redis and answers 429 rate_limited with Retry-After.
+// Authentication across real processes: `npm run keys` creates, lists and revokes keys from the shell; a key revoked in one API process is refused by a second one (`node --import tsx src/main.ts api`) within a second; a non-loopback HOST without ADMIN_API_KEY refuses to start and says why, and with AUTH=off starts and warns; the request limit is shared by two API processes through Redis and answers 429 rate_limited with Retry-After.
+import { execFile } from "node:child_process";
+import path from "node:path";
 import request from "supertest";
 import { ADMIN_KEY, createAuthSystem, spawnApi, type ApiProcess, type AuthSystem } from "./support/auth";
 
@@ -84,4 +86,38 @@ test("the request limit is shared by two API processes and answers 429 rate_limi
   expect((await get(`${one!.url}/api/batches`, key)).status).toBe(429);
   // Another key has its own count.
   expect((await get(`${one!.url}/api/batches`, (await s.key("viewer", "acme")).key)).status).toBe(200);
+});
+
+/** `npm run keys -- <args>` (tsx as a loader, as npm would run it). */
+function keysCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const root = path.join(__dirname, "..");
+  return new Promise((resolve) => {
+    execFile(process.execPath, ["--import", "tsx", path.join(root, "src", "cli", "keys.ts"), ...args], { cwd: root, env: { ...process.env, ...s.env } }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+test("npm run keys -- create / list / revoke", async () => {
+  const created = await keysCli(["create", "--role", "operator", "--tenant", "acme", "--name", "ci"]);
+  expect(created.code).toBe(0);
+  const key = /^(trk_[0-9a-f]{16}_\S+)$/m.exec(created.stdout)?.[1];
+  expect(key).toBeDefined();
+  expect(created.stderr).toMatch(/only time the key is shown/);
+  const id = key!.slice(4, 20);
+  expect((await request(s.app).get("/api/batches").set("x-api-key", key!)).status).toBe(200);
+
+  const listed = await keysCli(["list"]);
+  expect(listed.code).toBe(0);
+  expect(listed.stdout).toMatch(new RegExp(`${id}\\s+operator\\s+acme\\s+ci`));
+  expect(listed.stdout).not.toContain(key!.slice(21));
+
+  const revoked = await keysCli(["revoke", id]);
+  expect([revoked.code, revoked.stdout.trim()]).toEqual([0, `revoked key ${id} "ci"`]);
+  expect((await request(s.app).get("/api/batches").set("x-api-key", key!)).status).toBe(401);
+
+  expect((await keysCli(["revoke", "0123456789abcdef"])).code).toBe(1);
+  const bad = await keysCli(["create", "--role", "root", "--name", "x"]);
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toMatch(/--role/);
 });
