@@ -29,6 +29,8 @@ export const configSchema = z.object({
   REDIS_URL: z.string().url().default("redis://127.0.0.1:6379"),
   /** Prefix of every BullMQ key, so that several Tranche installs can share one Redis. */
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default("tranche"),
+  /** Where a worker process (`npm run worker`) serves /metrics, /healthz and /readyz; API processes serve them on PORT. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Batches analysed at once; the others wait in the batch queue. */
   MAX_RUNNING_BATCHES: z.coerce.number().int().min(1).default(1),

@@ -3,7 +3,7 @@ import { createBatchQueries } from "./batch-queries";
 import { createBatchService } from "./batch-service";
 import type { PrismaClient } from "./db";
 import type { Logger } from "./logger";
-import { createStore, type Commit, type StoreDeps } from "./store";
+import { createStore, type Commit, type Store, type StoreDeps, type Submission, type SubmissionResult } from "./store";
 
 export interface EngineDeps {
   prisma: PrismaClient;
@@ -17,8 +17,15 @@ export interface EngineDeps {
   beforeCommit?: StoreDeps["beforeCommit"];
 }
 
+/** A group of submissions applied straight through the store (not through the inbox), and what each came to. */
+export interface AppliedGroup {
+  submissions: Submission[];
+  results: SubmissionResult[];
+}
+
 export function createEngine(deps: EngineDeps) {
   const listeners = new Set<(commit: Commit) => void>();
+  const appliedListeners = new Set<(group: AppliedGroup) => void>();
   const store = createStore({
     databaseUrl: deps.databaseUrl,
     poolSize: deps.poolSize ?? 10,
@@ -30,7 +37,16 @@ export function createEngine(deps: EngineDeps) {
       for (const listener of listeners) listener(commit);
     },
   });
-  const service = createBatchService({ prisma: deps.prisma, store });
+  // Commits carry only accepted transitions; refusals are seen here, outside the one writer.
+  const observed: Store = {
+    ...store,
+    async apply(batchId, submissions) {
+      const results = await store.apply(batchId, submissions);
+      for (const listener of appliedListeners) listener({ submissions, results });
+      return results;
+    },
+  };
+  const service = createBatchService({ prisma: deps.prisma, store: observed });
   const queries = createBatchQueries(deps.prisma);
   return {
     store,
@@ -40,6 +56,11 @@ export function createEngine(deps: EngineDeps) {
     onCommit(listener: (commit: Commit) => void): () => void {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    /** Subscribes to every group this process applied straight through the store; returns the unsubscribe function. */
+    onApplied(listener: (group: AppliedGroup) => void): () => void {
+      appliedListeners.add(listener);
+      return () => appliedListeners.delete(listener);
     },
     /** Flushes the inbox and closes the store's pool. */
     close: () => store.close(),

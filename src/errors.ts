@@ -107,3 +107,10 @@ export class RateLimitedError extends AppError {
     super("rate_limited", 429, `Too many requests: try again in ${retryAfterSeconds} s`, { retry_after: retryAfterSeconds });
   }
 }
+
+/** The process cannot serve now: a dependency (PostgreSQL, Redis, migrations) is not ready. */
+export class NotReadyError extends AppError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super("not_ready", 503, message, details);
+  }
+}

@@ -7,6 +7,7 @@
  * accepting requests and jobs, let running jobs finish, flush the outbox, close connections.
  */
 import type { Server } from "node:http";
+import type { Express } from "express";
 import { Redis } from "ioredis";
 import { createKeyStore } from "./auth/api-keys";
 import { createAuth } from "./auth/guard";
@@ -14,8 +15,12 @@ import { resolveAuthMode } from "./auth/mode";
 import { ConfigError, loadConfig } from "./config";
 import { createPrisma, ensureDatabase, migrate } from "./db";
 import { createEngine } from "./engine";
-import { createLogger } from "./logger";
+import { createLogger, wantsPrettyLogs } from "./logger";
+import { createMetrics } from "./metrics";
+import { createReadiness } from "./readiness";
+import { createOpsApp } from "./server/app";
 import { createLiveStream } from "./server/live";
+import { createOpsRouter } from "./server/ops-routes";
 import { defaultAllowedHosts } from "./server/same-origin";
 import { createTrancheApp } from "./server/tranche-app";
 import { ensureUiBuilt, UI_DIST } from "./server/ui";
@@ -25,7 +30,7 @@ type Role = "all" | "api" | "worker";
 
 async function main(role: Role) {
   const config = loadConfig();
-  const logger = createLogger(config.LOG_LEVEL).child({ role });
+  const logger = createLogger(config.LOG_LEVEL, { pretty: wantsPrettyLogs(config.NODE_ENV) }).child({ role });
   // Before anything else: an exposed HOST without keys must not even start.
   const mode = role === "worker" ? { kind: "local" as const } : resolveAuthMode(config);
   if (mode.kind === "off") {
@@ -46,8 +51,15 @@ async function main(role: Role) {
     maxRunningBatches: config.MAX_RUNNING_BATCHES,
     maxRunningBatchesPerTenant: config.MAX_RUNNING_BATCHES_PER_TENANT,
   });
-  const background = await startBackground({ prisma, engine, config, logger, runWorkers: role !== "api" });
+  const metrics = createMetrics();
+  const background = await startBackground({ prisma, engine, config, logger, runWorkers: role !== "api", metrics });
+  const readiness = createReadiness({ prisma, redis: background.connection });
   const closers: (() => Promise<void>)[] = [];
+  const listen = (app: Express, port: number): Promise<Server> =>
+    new Promise((resolve, reject) => {
+      const s = app.listen(port, config.HOST, () => resolve(s));
+      s.once("error", reject);
+    });
 
   if (role !== "worker") {
     const live = await createLiveStream({ databaseUrl: config.DATABASE_URL, prisma, logger });
@@ -56,6 +68,7 @@ async function main(role: Role) {
     const stopListening = await keys.listen(config.DATABASE_URL, logger);
     const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
     const auth = createAuth({ mode, keys });
+    const ops = createOpsRouter({ metrics, readiness, metricsGuard: [auth.identify, auth.loopbackOrRole("admin")] });
     const app = createTrancheApp({
       engine,
       config,
@@ -66,14 +79,13 @@ async function main(role: Role) {
       queues: background.queues.all,
       redis,
       allowedHosts: config.ALLOWED_HOSTS ?? defaultAllowedHosts(config.HOST),
+      ops,
     });
-    const server: Server = await new Promise((resolve) => {
-      const s = app.listen(config.PORT, config.HOST, () => resolve(s));
-    });
+    const server = await listen(app, config.PORT);
     const url = `http://${config.HOST}:${config.PORT}`;
     logger.info(
       { url, authentication: mode.kind },
-      `Tranche is listening on ${url} (UI ${url}/, API ${url}/api, queues ${url}/admin/queues, machine ${url}/machine); ` +
+      `Tranche is listening on ${url} (UI ${url}/, API ${url}/api, queues ${url}/admin/queues, machine ${url}/machine, metrics ${url}/metrics); ` +
         (mode.kind === "keys" ? "API keys required" : mode.kind === "local" ? "local single user, no keys" : "authentication OFF"),
     );
     closers.push(async () => {
@@ -84,7 +96,14 @@ async function main(role: Role) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     });
   } else {
-    logger.info("Tranche worker is running");
+    // A worker has no API keys: its metrics port is for the local scraper; expose it only to trusted networks.
+    const server = await listen(createOpsApp(createOpsRouter({ metrics, readiness }), logger), config.METRICS_PORT);
+    const url = `http://${config.HOST}:${config.METRICS_PORT}`;
+    logger.info({ url }, `Tranche worker is running (metrics ${url}/metrics, probes ${url}/healthz ${url}/readyz)`);
+    closers.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
   }
 
   let stopping = false;

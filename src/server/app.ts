@@ -39,6 +39,8 @@ export interface AppDeps extends RoutesDeps {
   rateLimit?: RequestHandler;
   /** Origins allowed to call the API from a browser; none: CORS stays off. */
   corsOrigins?: string[];
+  /** /healthz, /readyz and /metrics, at the root (see ops-routes.ts). */
+  ops?: Router;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -48,6 +50,8 @@ export function createApp(deps: AppDeps): Express {
   const auth = deps.auth ?? createAuth({ mode: { kind: "local" } });
   app.use(requestId());
   app.use(securityHeaders());
+  // Before the Host and Origin checks: scrapers and orchestrators probe by IP; /metrics has its own guard.
+  if (deps.ops) app.use(deps.ops);
   if (deps.corsOrigins?.length) {
     app.use(
       "/api",
@@ -73,5 +77,16 @@ export function createApp(deps: AppDeps): Express {
   app.use("/api", (req, _res, next) => next(new NotFoundError("Route", `${req.method} ${req.originalUrl}`)));
   for (const [path, handler] of Object.entries(deps.mounts ?? {})) app.use(path, ...[handler].flat());
   app.use(errorHandler(deps.logger));
+  return app;
+}
+
+/** A worker process's own small server: only the operator's endpoints (on METRICS_PORT). */
+export function createOpsApp(ops: Router, logger: Logger): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.use(requestId());
+  app.use(ops);
+  app.use((req, _res, next) => next(new NotFoundError("Route", `${req.method} ${req.originalUrl}`)));
+  app.use(errorHandler(logger));
   return app;
 }

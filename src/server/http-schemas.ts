@@ -104,11 +104,15 @@ export const addDocumentsSchema = z.object({
   expected_version: version.optional(),
 });
 
+/** A batch's state as the API shows it and `?status=` filters by. */
+export const BATCH_STATUSES = ["SAVED", "STAGING", "STAGED", "ANALYZING", "PAUSED", "COMPLETED", "FAILED", "FAILED_STAGING", "CANCELLED"] as const;
+export const batchStatusSchema = z.enum(BATCH_STATUSES);
+
 export const listQuerySchema = z.object({
   status: z
     .string()
     .transform((s) => s.split(",").map((x) => x.trim().toUpperCase()).filter(Boolean))
-    .pipe(z.array(z.enum(["SAVED", "STAGING", "STAGED", "ANALYZING", "PAUSED", "COMPLETED", "FAILED", "FAILED_STAGING", "CANCELLED"])))
+    .pipe(z.array(batchStatusSchema))
     .optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   offset: z.coerce.number().int().min(0).max(LIMITS.version).default(0),

@@ -34,6 +34,8 @@ export interface TrancheAppDeps {
   distDir?: string;
   /** Host names the server answers to (see same-origin.ts). */
   allowedHosts?: string[];
+  /** /healthz, /readyz and /metrics (see ops-routes.ts). */
+  ops?: Router;
 }
 
 export function createTrancheApp(deps: TrancheAppDeps) {
@@ -55,6 +57,7 @@ export function createTrancheApp(deps: TrancheAppDeps) {
     allowedHosts: deps.allowedHosts,
     // A page of a CORS origin may change state too: that is what naming it allows.
     allowedOrigins: config.CORS_ORIGINS,
+    ops: deps.ops,
     apiMounts: [deps.live.router],
     mounts: {
       "/admin/queues": [auth.requireRole("admin"), createDashboardRouter(deps.queues)],

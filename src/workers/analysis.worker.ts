@@ -9,6 +9,7 @@ import type { BatchService } from "../batch-service";
 import type { PrismaClient } from "../db";
 import type { Chunk } from "../machines/batch.events";
 import type { Logger } from "../logger";
+import type { ProviderUsageSample } from "../metrics";
 import { costOf, priceFor, type ModelInfo, type PriceTable } from "../pricing";
 import type { AnalysisInput } from "../server/http-schemas";
 import { isLastAttempt } from "./jobs";
@@ -23,6 +24,8 @@ export interface AnalysisDeps {
   providerFor(analysis: BatchAnalysis): Provider;
   /** Prices and context windows of the models. */
   prices: PriceTable;
+  /** Told what each analysis used, succeeded or failed (metrics). */
+  onUsage?: (usage: ProviderUsageSample) => void;
 }
 
 /** The analysis definition as stored with the batch (snake_case, as the API takes it). */
@@ -39,7 +42,7 @@ function usageReport(usage: ProviderUsage, model: ModelInfo, billed: boolean) {
   };
 }
 
-export function createAnalysisProcessor({ prisma, service, logger, providerFor, prices }: AnalysisDeps) {
+export function createAnalysisProcessor({ prisma, service, logger, providerFor, prices, onUsage }: AnalysisDeps) {
   const unpriced = new Set<string>();
   return async (job: Job<AnalysisJob>, _token?: string, signal?: AbortSignal): Promise<string> => {
     const { batchId, runId, taskId } = job.data;
@@ -79,13 +82,15 @@ export function createAnalysisProcessor({ prisma, service, logger, providerFor, 
         chunks: ((task.document.chunks ?? []) as unknown as Chunk[]).map((c) => ({ index: c.index, text: c.text })),
         signal,
       });
+      const usage = usageReport(result, model, provider.billed);
+      onUsage?.({ provider: result.provider, model: result.model, ...usage });
       await service.deliver({
         type: "TASK_COMPLETED",
         batchId,
         runId,
         taskId,
         output: result.output,
-        ...usageReport(result, model, provider.billed),
+        ...usage,
         strategy: result.strategy,
         latencyMs: Math.round(performance.now() - started),
       });
@@ -108,14 +113,15 @@ export function createAnalysisProcessor({ prisma, service, logger, providerFor, 
         throw err;
       }
       log.warn({ err }, "task failed");
-      const spent = err instanceof ProviderError && err.usage ? err.usage : NO_USAGE;
+      const spent = usageReport(err instanceof ProviderError && err.usage ? err.usage : NO_USAGE, model, provider.billed);
+      onUsage?.({ provider: provider.name, model: model.model, ...spent });
       await service.deliver({
         type: "TASK_FAILED",
         batchId,
         runId,
         taskId,
         error,
-        ...usageReport(spent, model, provider.billed),
+        ...spent,
         latencyMs,
       });
       return "reported";

@@ -10,6 +10,8 @@ import type { Config } from "../config";
 import type { PrismaClient } from "../db";
 import type { Engine } from "../engine";
 import type { Logger } from "../logger";
+import type { Metrics } from "../metrics";
+import { observeDatabase, observeEngine, observeQueues } from "../metrics-sources";
 import { createAnalysisProcessor, type BatchAnalysis } from "./analysis.worker";
 import { createEffectsRelay } from "./effects-relay";
 import { loadPriceTable } from "../pricing";
@@ -51,9 +53,11 @@ export interface BackgroundDeps {
   logger: Logger;
   /** Run the staging and analysis workers in this process (API-only processes do not). */
   runWorkers: boolean;
+  /** This process's metrics, fed from the engine, the queues, the reconciler and the provider calls. */
+  metrics?: Metrics;
 }
 
-export async function startBackground({ prisma, engine, config, logger, runWorkers }: BackgroundDeps) {
+export async function startBackground({ prisma, engine, config, logger, runWorkers, metrics }: BackgroundDeps) {
   // First, so that a bad price file stops the process before it opens anything.
   const prices = runWorkers ? loadPriceTable(config.LLM_PRICES_FILE) : undefined;
   const redisOptions = { maxRetriesPerRequest: null, lazyConnect: false } as const;
@@ -64,6 +68,13 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
   const withdraw = createWithdrawer({ prisma, queues, service: engine.service, logger: logger.child({ component: "withdraw" }), publisher: connection, abortChannel });
   const relay = createEffectsRelay({ pool: engine.store.pool, queues, withdraw, logger: logger.child({ component: "relay" }) });
   const reconciler = createReconciler({ prisma, queues, service: engine.service, relay, logger: logger.child({ component: "reconciler" }) });
+  const reconcile = async () => {
+    const { requeued } = await reconciler.reconcile();
+    metrics?.reconcilerRepairs.inc(requeued);
+  };
+  const unobserve = metrics
+    ? [observeEngine(metrics, engine), observeDatabase(metrics, prisma, logger), observeQueues(metrics, queues.all, logger)]
+    : [];
 
   const kick = () => relay.drain().catch((err: unknown) => logger.error({ err }, "effects relay failed"));
   const unsubscribe = engine.onCommit((commit) => {
@@ -85,7 +96,11 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
       let provider = providers.get(kind);
       if (!provider) {
         const choice = analysis.provider ? { ...config, LLM_PROVIDER: analysis.provider } : config;
-        provider = selectProvider(choice, { limiter, logger: logger.child({ component: "provider" }) });
+        provider = selectProvider(choice, {
+          limiter,
+          logger: logger.child({ component: "provider" }),
+          ...(metrics && { onRequest: (r) => metrics.providerRequest(r) }),
+        });
         providers.set(kind, provider);
         logger.info({ provider: provider.name, for: kind }, "LLM provider ready");
       }
@@ -105,7 +120,14 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
       ),
       new Worker<AnalysisJob>(
         QUEUE_NAMES.analysis,
-        createAnalysisProcessor({ prisma, service: engine.service, logger: logger.child({ component: "analysis" }), providerFor, prices: prices! }),
+        createAnalysisProcessor({
+          prisma,
+          service: engine.service,
+          logger: logger.child({ component: "analysis" }),
+          providerFor,
+          prices: prices!,
+          ...(metrics && { onUsage: (u) => metrics.providerUsage(u) }),
+        }),
         { ...common, concurrency: config.ANALYSIS_CONCURRENCY },
       ),
     );
@@ -124,21 +146,24 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
       engine.service.sweepInbox().catch((err: unknown) => logger.error({ err }, "inbox sweep failed"));
     }, config.EFFECTS_SWEEP_MS),
     setInterval(() => {
-      reconciler.reconcile().catch((err: unknown) => logger.error({ err }, "reconcile failed"));
+      reconcile().catch((err: unknown) => logger.error({ err }, "reconcile failed"));
     }, config.RECONCILE_INTERVAL_MS),
     setInterval(() => {
       relay.prune().catch((err: unknown) => logger.error({ err }, "pruning the outbox failed"));
     }, 3_600_000),
   ];
-  await reconciler.reconcile();
+  await reconcile();
 
   return {
+    /** The Redis connection the queues use (readiness asks it). */
+    connection,
     queues,
     relay,
     reconciler,
     async close() {
       for (const t of timers) clearInterval(t);
       unsubscribe();
+      for (const off of unobserve) off();
       await Promise.all(workers.map((w) => w.close()));
       await relay.drain().catch((err: unknown) => logger.error({ err }, "final outbox flush failed"));
       await queues.close();

@@ -2,9 +2,10 @@
 import { spawn } from "node:child_process";
 import { Redis } from "ioredis";
 
-export async function startPrivateRedis(): Promise<{ url: string; close(): Promise<void> }> {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * 20000);
+/** `port`: a fixed port (from the caller's range), e.g. to start it again where clients reconnect; default a random one. */
+export async function startPrivateRedis(options: { port?: number } = {}): Promise<{ url: string; close(): Promise<void> }> {
+  for (let attempt = 0; attempt < (options.port ? 1 : 10); attempt++) {
+    const port = options.port ?? 20000 + Math.floor(Math.random() * 20000);
     const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
     const url = `redis://127.0.0.1:${port}`;
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { Redis } from "ioredis";
 import { loadConfig } from "../../src/config";
+import type { Metrics } from "../../src/metrics";
 import { startBackground, type Background } from "../../src/workers";
 import { startFakeOpenAI, type FakeBehaviour, type FakeOpenAI } from "./fake-llm";
 import { createHarness, testLogger, type Harness } from "./harness";
@@ -19,6 +20,8 @@ export interface SystemOptions {
   workers?: boolean;
   fake?: FakeBehaviour;
   env?: Record<string, string>;
+  /** Feed these metrics from the engine, queues, reconciler and provider calls, as a real process does. */
+  metrics?: Metrics;
 }
 
 export interface TestSystem extends Harness {
@@ -56,7 +59,7 @@ export async function createSystem(options: SystemOptions = {}): Promise<TestSys
     ...options.env,
   };
   const config = loadConfig(env);
-  const background = await startBackground({ prisma: h.db.prisma, engine: h.engine, config, logger: testLogger, runWorkers: options.workers ?? true });
+  const background = await startBackground({ prisma: h.db.prisma, engine: h.engine, config, logger: testLogger, runWorkers: options.workers ?? true, metrics: options.metrics });
   const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
   const children = new Set<ChildProcess>();
 

@@ -42,6 +42,8 @@ export interface SdkProviderOptions {
   baseDelayMs?: number;
   /** Highest backoff ceiling (20 s). */
   maxDelayMs?: number;
+  /** Told of every HTTP call (metrics): its status (`200`, `429`, …, `aborted`, `connection`) and duration. */
+  onRequest?: (r: { provider: string; model: string; status: string; seconds: number }) => void;
 }
 
 export interface Turn {
@@ -102,6 +104,7 @@ export function sdkProvider(
     ...(opts.baseDelayMs !== undefined && { baseDelayMs: opts.baseDelayMs }),
     ...(opts.maxDelayMs !== undefined && { maxDelayMs: opts.maxDelayMs }),
   };
+  const onRequest = opts.onRequest;
   const options: ConversationOptions = {
     provider: name,
     model: opts.model,
@@ -110,10 +113,27 @@ export function sdkProvider(
     retry,
     ...(opts.limiter && { limiter: opts.limiter }),
     logger,
-    send,
+    send: onRequest ? timed(name, send, onRequest) : send,
     classify,
   };
   return { name, model: opts.model, billed: true, analyze: (req) => converse(req, options) };
+}
+
+/** `send`, reporting each call's outcome and duration. */
+function timed(provider: string, send: ConversationOptions["send"], onRequest: NonNullable<SdkProviderOptions["onRequest"]>): ConversationOptions["send"] {
+  return async (prompt) => {
+    const started = performance.now();
+    const report = (status: string) => onRequest({ provider, model: prompt.model, status, seconds: (performance.now() - started) / 1000 });
+    try {
+      const reply = await send(prompt);
+      report("200");
+      return reply;
+    } catch (err) {
+      const status = (err as { status?: unknown } | null)?.status;
+      report(typeof status === "number" ? String(status) : prompt.signal.aborted ? "aborted" : "connection");
+      throw err;
+    }
+  };
 }
 
 /** The running totals of one analysis. */

@@ -5,6 +5,7 @@
  */
 import type { Logger } from "pino";
 import { createAnthropicProvider } from "./anthropic";
+import type { SdkProviderOptions } from "./conversation";
 import { createLocalProvider } from "./local";
 import { createOpenAIProvider } from "./openai";
 import type { Provider } from "./provider";
@@ -33,6 +34,8 @@ export interface ProviderConfig {
 export interface ProviderDeps {
   limiter?: RateLimiter;
   logger?: Logger;
+  /** Told of every HTTP call to the provider (metrics). */
+  onRequest?: SdkProviderOptions["onRequest"];
 }
 
 /** The provider the configuration asks for (see the module comment for the rules). */
@@ -45,6 +48,7 @@ export function selectProvider(config: ProviderConfig, deps: ProviderDeps = {}):
     outputRetries: config.LLM_OUTPUT_RETRIES,
     ...(deps.limiter && { limiter: deps.limiter }),
     ...(deps.logger && { logger: deps.logger }),
+    ...(deps.onRequest && { onRequest: deps.onRequest }),
   };
   if (kind === "anthropic") {
     return createAnthropicProvider({
