@@ -21,9 +21,9 @@ test("two worker processes together use the shared request limit and stay under 
   s.spawnWorker({ OPENAI_API_KEY: "worker-b" });
   const id = await uploadBatch(s, { texts: DOCS });
   await act(s, id, "stage");
-  await waitForStatus(s, id, "STAGED", 60_000);
+  await waitForStatus(s, id, "STAGED", 90_000);
   await act(s, id, "run");
-  const done = await waitForStatus(s, id, "COMPLETED", 90_000);
+  const done = await waitForStatus(s, id, "COMPLETED", 120_000);
   expect(done).toMatchObject({ succeeded: DOCS, failed: 0 });
   await waitFor("every request answered", async () => s.fake.requests.every((r) => r.status !== 0));
 
@@ -38,4 +38,4 @@ test("two worker processes together use the shared request limit and stay under 
   const steady = (times.length - burst) / ((times[times.length - 1]! - times[0]!) / 60_000);
   expect(steady).toBeLessThanOrEqual(RPM * 1.1);
   expect(steady).toBeGreaterThanOrEqual(RPM * 0.75);
-});
+}, 240_000);
