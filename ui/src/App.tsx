@@ -1,9 +1,10 @@
-/** The app shell: navigation, the live-updates note, and the page for the current path. */
+/** The app shell: navigation, the live-updates note, who is signed in, and the page for the current path (or the sign-in form). */
 import { BatchDetail } from "./components/BatchDetail";
 import { BatchTable } from "./components/BatchTable";
 import { CreateBatch } from "./components/CreateBatch";
 import { Notice } from "./components/Notice";
 import { QueueView } from "./components/QueueView";
+import { SignIn, useSession, WhoAmI } from "./components/SignIn";
 import { useLiveStatus } from "./hooks";
 import { Link, useRoute, type Route } from "./router";
 
@@ -39,6 +40,7 @@ function LiveNote() {
 
 export function App() {
   const route = useRoute();
+  const signedIn = useSession();
   const here = (page: Route["page"]) => (route.page === page ? "nav-link active" : "nav-link");
   return (
     <>
@@ -61,10 +63,9 @@ export function App() {
           </a>
         </nav>
         <LiveNote />
+        <WhoAmI state={signedIn} />
       </header>
-      <main className="page">
-        <Page route={route} />
-      </main>
+      <main className="page">{signedIn.kind === "signed-out" ? <SignIn message={signedIn.message} /> : <Page route={route} />}</main>
     </>
   );
 }

@@ -1,4 +1,5 @@
 /** The REST API as the UI uses it (README "API"): typed fetches that turn every error answer into an `ApiError`. */
+import { session } from "./session";
 import type { BatchStatus, Outcome, ProviderKind, Substate } from "../../src/vocabulary";
 
 export interface Counts {
@@ -13,6 +14,7 @@ export interface Counts {
 export interface Batch {
   id: string;
   name: string;
+  tenant: string;
   status: BatchStatus;
   substate: Substate;
   queue_position: number | null;
@@ -95,12 +97,17 @@ export const asApiError = (err: unknown): ApiError =>
 
 async function call<T>(path: string, init?: RequestInit): Promise<T> {
   let res: Response;
+  const key = session.key();
   try {
-    res = await fetch(path, { ...init, headers: { accept: "application/json", ...init?.headers } });
+    res = await fetch(path, {
+      ...init,
+      headers: { accept: "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}), ...init?.headers },
+    });
   } catch {
     throw new ApiError(0, "unreachable", "The Tranche server cannot be reached");
   }
   const body = (await res.json().catch(() => null)) as { success?: boolean; code?: string; error?: string } | null;
+  if (res.status === 401) session.required(key ? "Your key is no longer accepted (revoked?). Give a valid one." : undefined);
   if (!res.ok || body === null) {
     throw new ApiError(res.status, body?.code ?? "bad_answer", body?.error ?? `The server answered ${res.status}`);
   }

@@ -5,14 +5,15 @@ import type { LiveFeed, LiveMessage, LiveStatus } from "./live";
 
 export const LiveContext = createContext<LiveFeed | null>(null);
 
-function useFeed(): LiveFeed {
+/** The app's one live feed. */
+export function useLiveFeed(): LiveFeed {
   const feed = useContext(LiveContext);
   if (!feed) throw new Error("LiveContext is missing: render inside <LiveContext.Provider>");
   return feed;
 }
 
 export function useLiveStatus(): LiveStatus {
-  const feed = useFeed();
+  const feed = useLiveFeed();
   const [status, setStatus] = useState(feed.status());
   useEffect(() => {
     const unsubscribe = feed.onStatus(setStatus);
@@ -25,7 +26,7 @@ export function useLiveStatus(): LiveStatus {
 
 /** Calls `listener` for every live message and poll tick; the latest listener is used without resubscribing. */
 export function useLive(listener: (message: LiveMessage | null) => void): void {
-  const feed = useFeed();
+  const feed = useLiveFeed();
   const latest = useRef(listener);
   latest.current = listener;
   useEffect(() => feed.subscribe((m) => latest.current(m)), [feed]);

@@ -16,6 +16,8 @@ export interface LiveFeed {
   subscribe(listener: LiveListener): () => void;
   onStatus(listener: (status: LiveStatus) => void): () => void;
   status(): LiveStatus;
+  /** Opens the stream again now, e.g. after signing in (the stream authenticates by the session cookie). */
+  reconnect(): void;
   close(): void;
 }
 
@@ -82,6 +84,13 @@ export function createLiveFeed({ url = "/api/events", pollMs = 2000, retryMs = 1
       return () => statusListeners.delete(listener);
     },
     status: () => status,
+    reconnect() {
+      if (closed || typeof EventSource === "undefined") return;
+      source?.close();
+      if (retry) clearTimeout(retry);
+      setStatus("connecting");
+      connect();
+    },
     close() {
       closed = true;
       source?.close();
