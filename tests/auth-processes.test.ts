@@ -98,6 +98,7 @@ function keysCli(args: string[]): Promise<{ code: number; stdout: string; stderr
   });
 }
 
+// Five CLI processes, each compiling TypeScript on start: slow on a busy machine.
 test("npm run keys -- create / list / revoke", async () => {
   const created = await keysCli(["create", "--role", "operator", "--tenant", "acme", "--name", "ci"]);
   expect(created.code).toBe(0);
@@ -120,4 +121,4 @@ test("npm run keys -- create / list / revoke", async () => {
   const bad = await keysCli(["create", "--role", "root", "--name", "x"]);
   expect(bad.code).toBe(2);
   expect(bad.stderr).toMatch(/--role/);
-});
+}, 240_000);
