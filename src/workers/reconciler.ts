@@ -32,8 +32,7 @@ export function createReconciler({ prisma, queues, service, relay, logger }: Rec
       const docs = await prisma.document.findMany({ where: { batchId: b.id, stageRunId: b.runId, stageStatus: "running" }, select: { id: true, dispatches: true } });
       for (const d of docs) {
         const data = { batchId: b.id, runId: b.runId, documentId: d.id, dispatch: d.dispatches };
-        const stillRunning = async () =>
-          (await prisma.document.count({ where: { id: d.id, stageRunId: b.runId, stageStatus: "running", dispatches: d.dispatches } })) > 0;
+        const stillRunning = () => awaitsReport("documents", b.id, d.id, d.dispatches);
         if (await ensureJob(queues.staging, jobIds.staging(data), "stage", data, stillRunning)) requeued++;
       }
     }
@@ -43,12 +42,31 @@ export function createReconciler({ prisma, queues, service, relay, logger }: Rec
       const tasks = await prisma.task.findMany({ where: { batchId: b.id, runId: b.runId, status: "running" }, select: { id: true, dispatches: true } });
       for (const t of tasks) {
         const data = { batchId: b.id, runId: b.runId, taskId: t.id, dispatch: t.dispatches };
-        const stillRunning = async () => (await prisma.task.count({ where: { id: t.id, status: "running", dispatches: t.dispatches } })) > 0;
+        const stillRunning = () => awaitsReport("tasks", b.id, t.id, t.dispatches);
         if (await ensureJob(queues.analysis, jobIds.analysis(data), "analyse", data, stillRunning)) requeued++;
       }
     }
     if (requeued) logger.warn({ requeued }, "re-enqueued jobs that Redis had lost");
     return { requeued };
+  }
+
+  /**
+   * Whether a unit is still dispatched (the same dispatch) with no report of it waiting in the
+   * inbox: a job reports to the inbox before it completes, so a finished job whose report is
+   * not applied yet is not lost. One statement, so a drain cannot fall between the two checks.
+   */
+  async function awaitsReport(table: "documents" | "tasks", batchId: string, unitId: string, dispatch: number): Promise<boolean> {
+    const rows =
+      table === "documents"
+        ? await prisma.$queryRaw<{ ok: boolean }[]>`
+            SELECT (d.stage_status = 'running' AND d.dispatches = ${dispatch}
+                    AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.batch_id = d.batch_id AND i.unit_key = d.id::text)) AS ok
+            FROM documents d WHERE d.id = ${unitId}::uuid AND d.batch_id = ${batchId}::uuid`
+        : await prisma.$queryRaw<{ ok: boolean }[]>`
+            SELECT (t.status = 'running' AND t.dispatches = ${dispatch}
+                    AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.batch_id = t.batch_id AND i.unit_key = t.id)) AS ok
+            FROM tasks t WHERE t.id = ${unitId} AND t.batch_id = ${batchId}::uuid`;
+    return rows[0]?.ok === true;
   }
 
   /** Adds the job when Redis has no live job of that id; true when it did. */
