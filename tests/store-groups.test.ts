@@ -35,7 +35,7 @@ test("TASK_STARTED, pause, TASK_STARTED in one group", async () => {
   expect(commits[1]!.transitions.map((t) => t.event)).toEqual(["TASK_STARTED", "pause"]);
   expect(commits[1]!.outboxIds).toHaveLength(1);
 
-  const attempts = await h.db.prisma.task.findMany({ where: { batchId: id }, orderBy: { position: "asc" }, select: { attempts: true } });
+  const attempts = await h.db.prisma.task.findMany({ where: { batchId: id }, orderBy: { id: "asc" }, select: { attempts: true } });
   expect(attempts.map((a) => a.attempts)).toEqual([1, 1, 0]);
   const outbox = await h.db.prisma.effect.findUniqueOrThrow({ where: { id: BigInt(commits[1]!.outboxIds[0]!) } });
   expect(outbox.payload).toEqual({ batchId: id, items: [{ type: "withdrawJobs", kind: "analysis", runId: 1 }] });
