@@ -1,4 +1,4 @@
-// The durable inbox: reports of one batch from three worker processes at once are each counted once, a repeated report is one inbox row, and a drainer SIGKILLed inside its commit loses nothing and counts nothing twice (the history still replays to the stored snapshot).
+// The durable inbox: reports of one batch from three worker processes at once are each counted once, a repeated report is one inbox row, a drainer SIGKILLed inside its commit loses nothing and counts nothing twice (the history still replays to the stored snapshot), and a task whose result waits in the inbox is not started again.
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -113,4 +113,19 @@ test("a drainer SIGKILLed inside its commit: nothing lost, nothing counted twice
   const replayed = await replayHistory(h.db.prisma, id);
   expect(replayed.version).toBe(after.version);
   expect(toStored(replayed.snapshot)).toEqual(after.snapshot);
+});
+
+test("a job run again after its task reported (its result still in the inbox) does not start the task again", async () => {
+  const id = await analysing(2);
+  const [task] = await runningTasks(h.db.prisma, id);
+  const start = { type: "TASK_STARTED" as const, batchId: id, runId: 1, taskId: task!.id };
+  expect((await h.engine.service.report(start)).outcome).toBe("accepted");
+  // The first job's result is durable but not applied yet; a second job of the same task asks to start.
+  await appendInbox(h.engine.store.pool, [{ report: { type: "TASK_COMPLETED", batchId: id, runId: 1, taskId: task!.id, output: 1 }, unitKey: task!.id }]);
+  const again = await h.engine.service.report(start);
+  expect(again).toMatchObject({ outcome: "ignored", code: "duplicate" });
+  expect((await h.db.prisma.task.findUniqueOrThrow({ where: { id: task!.id } })).attempts).toBe(1);
+
+  await h.engine.service.sweepInbox();
+  expect(await h.db.prisma.batch.findUniqueOrThrow({ where: { id } })).toMatchObject({ succeeded: 1, running: 1 });
 });

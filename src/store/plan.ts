@@ -22,6 +22,8 @@ import type { NewDocument, Submission, SubmissionResult } from "./types";
 export interface UnitRow {
   runId: number | null;
   status: string | null;
+  /** Its result already waits in the inbox (it ran; a job must not start it again). */
+  reported?: boolean;
 }
 
 /** The stored status of every unit the group's submissions name (absent: not in this batch). */
@@ -333,12 +335,15 @@ function prepareReport(snapshot: BatchSnapshot, r: WorkerReport, docs: Map<strin
           : { type: r.type, runId: r.runId, taskId: r.taskId, from, error: r.error };
       return { ...base, event, context: { taskId: r.taskId, runId: r.runId, ...(r.type === "TASK_FAILED" ? { error: r.error } : {}) } };
     }
-    case "TASK_STARTED":
-      return {
-        ...base,
-        event: { type: r.type, runId: r.runId, taskId: r.taskId, from: priorOf(tasks.get(r.taskId), r.runId) },
-        context: { taskId: r.taskId, runId: r.runId },
-      };
+    case "TASK_STARTED": {
+      const row = tasks.get(r.taskId);
+      const context = { taskId: r.taskId, runId: r.runId };
+      // A job run again (stalled, or a duplicate) after its task reported: no second provider call.
+      if (row?.reported && row.runId === r.runId && row.status === "running") {
+        return { ...base, event: null, context, skip: { outcome: "ignored", code: "duplicate", reason: "already reported (its result is waiting to be applied)" } };
+      }
+      return { ...base, event: { type: r.type, runId: r.runId, taskId: r.taskId, from: priorOf(row, r.runId) }, context };
+    }
     case "FATAL_ERROR":
       return { ...base, event: { type: r.type, runId: r.runId, error: r.error }, context: { runId: r.runId, error: r.error } };
     case "JOBS_WITHDRAWN": {

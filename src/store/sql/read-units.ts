@@ -1,7 +1,8 @@
 /**
  * The stored run and status of every unit a group names, documents and tasks in one statement.
  * In: batch id, document ids (uuids only), task ids. Rows: at most one per id; an id of
- * another batch reads as absent.
+ * another batch reads as absent. A task also says whether its result already waits in the
+ * inbox (read off the inbox's unique key).
  */
 import type { UnitStatuses } from "../plan";
 import type { Sql } from "../pool";
@@ -9,13 +10,19 @@ import type { Sql } from "../pool";
 export async function readUnits(sql: Sql, batchId: string, documentIds: string[], taskIds: string[]): Promise<UnitStatuses> {
   const units: UnitStatuses = { documents: new Map(), tasks: new Map() };
   if (!documentIds.length && !taskIds.length) return units;
-  const { rows } = await sql.query<{ k: "d" | "t"; id: string; run_id: number | null; status: string | null }>(
-    `SELECT 'd' AS k, id::text, stage_run_id AS run_id, stage_status AS status
+  const { rows } = await sql.query<{ k: "d" | "t"; id: string; run_id: number | null; status: string | null; reported: boolean }>(
+    `SELECT 'd' AS k, id::text, stage_run_id AS run_id, stage_status AS status, false AS reported
        FROM documents WHERE batch_id = $1::uuid AND id = ANY($2::uuid[])
      UNION ALL
-     SELECT 't', id, run_id, status FROM tasks WHERE batch_id = $1::uuid AND id = ANY($3::text[])`,
+     SELECT 't', t.id, t.run_id, t.status,
+            EXISTS (SELECT 1 FROM inbox i WHERE i.batch_id = t.batch_id AND i.unit_key = t.id AND i.run_id = t.run_id
+                    AND i.kind IN ('TASK_COMPLETED', 'TASK_FAILED'))
+       FROM tasks t WHERE t.batch_id = $1::uuid AND t.id = ANY($3::text[])`,
     [batchId, documentIds, taskIds],
   );
-  for (const r of rows) (r.k === "d" ? units.documents : units.tasks).set(r.id, { runId: r.run_id, status: r.status });
+  for (const r of rows) {
+    if (r.k === "d") units.documents.set(r.id, { runId: r.run_id, status: r.status });
+    else units.tasks.set(r.id, { runId: r.run_id, status: r.status, ...(r.reported ? { reported: true } : {}) });
+  }
   return units;
 }
