@@ -1,7 +1,8 @@
-// Provider usage end to end through the real OpenAI SDK and the fake provider: requests, input, cached-input and output tokens and the cost reach the task rows; a document three times the context window is analysed map-reduce into one schema-valid result with its calls counted; the provider's context-length 400 fails the task at once, never retried.
+// Provider usage end to end through the real OpenAI SDK and the fake provider: requests, input, cached-input and output tokens and the cost reach the task rows; a document three times the context window is analysed map-reduce into one schema-valid result with its calls counted, also when a run of its job fails midway and is retried; the provider's context-length 400 fails the task at once, never retried.
 import Ajv from "ajv";
 import { costOf, loadPriceTable, priceFor } from "../src/pricing";
 import { act, documentOf, uploadBatch } from "./support/e2e";
+import { replies } from "./support/fake-llm";
 import { createSystem, waitForStatus, type TestSystem } from "./support/system";
 import request from "supertest";
 
@@ -98,4 +99,23 @@ test("the provider's context-length 400 fails the task at once, without a retry"
   const [task] = await tasksOf(id);
   expect(task).toMatchObject({ status: "failed", requests: 0, costUsd: null });
   expect(task!.error).toMatch(/maximum context length is 1200 tokens/);
+});
+
+test("what a failed run of the job billed still counts when the job is run again", async () => {
+  const id = await createBatch({ model: "gpt-4o-mini", max_tokens: 100, context_tokens: CONTEXT }, [{ name: "long.txt", content: longText(CONTEXT * 3) }]);
+  await waitForStatus(s, id, "STAGED");
+  // The first part is answered, then every retry of the second fails: the job gives up and is run again.
+  s.fake.setBehaviour({ contextTokens: CONTEXT, respond: (body, n) => (n >= 2 && n <= 5 ? replies.serverError(503) : replies.default(body)) });
+  const before = s.fake.requests.length;
+  try {
+    await act(s, id, "run");
+    await waitForStatus(s, id, "COMPLETED");
+  } finally {
+    s.fake.setBehaviour({ contextTokens: CONTEXT });
+  }
+  const answered = s.fake.requests.slice(before).filter((r) => r.status === 200);
+  const [task] = await tasksOf(id);
+  expect(s.fake.requests.slice(before).filter((r) => r.status === 503)).toHaveLength(4);
+  expect(task).toMatchObject({ status: "succeeded", strategy: "map_reduce", requests: answered.length });
+  expect(task!.inputTokens).toBe(answered.reduce((n, r) => n + r.usage!.prompt, 0));
 });

@@ -13,7 +13,7 @@ import type { ProviderUsageSample } from "../metrics";
 import { costOf, priceFor, type ModelInfo, type PriceTable } from "../pricing";
 import type { AnalysisInput } from "../server/http-schemas";
 import { isLastAttempt } from "./jobs";
-import { AuthenticationError, NO_USAGE, ProviderError, type Provider, type ProviderUsage } from "./providers/provider";
+import { addUsage, AuthenticationError, NO_USAGE, ProviderError, type Provider, type ProviderUsage } from "./providers/provider";
 import type { AnalysisJob } from "./queues";
 
 export interface AnalysisDeps {
@@ -82,7 +82,7 @@ export function createAnalysisProcessor({ prisma, service, logger, providerFor, 
         chunks: ((task.document.chunks ?? []) as unknown as Chunk[]).map((c) => ({ index: c.index, text: c.text })),
         signal,
       });
-      const usage = usageReport(result, model, provider.billed);
+      const usage = usageReport(addUsage(job.data.spent ?? NO_USAGE, result), model, provider.billed);
       onUsage?.({ provider: result.provider, model: result.model, ...usage });
       await service.deliver({
         type: "TASK_COMPLETED",
@@ -109,11 +109,15 @@ export function createAnalysisProcessor({ prisma, service, logger, providerFor, 
         log.error({ err }, "provider rejected the credentials");
         await service.deliver({ type: "FATAL_ERROR", batchId, runId, error: `${provider.name}: ${error}` });
       } else if ((err instanceof ProviderError ? err.retryable : true) && !isLastAttempt(job)) {
-        // Worth another go later: BullMQ runs the job again after a backoff.
+        // Worth another go later: BullMQ runs the job again after a backoff, and what this run
+        // billed (answered re-asks, map-reduce steps) still counts for the task.
+        if (err instanceof ProviderError && err.usage && err.usage.requests > 0) {
+          await job.updateData({ ...job.data, spent: addUsage(job.data.spent ?? NO_USAGE, err.usage) });
+        }
         throw err;
       }
       log.warn({ err }, "task failed");
-      const spent = usageReport(err instanceof ProviderError && err.usage ? err.usage : NO_USAGE, model, provider.billed);
+      const spent = usageReport(addUsage(job.data.spent ?? NO_USAGE, err instanceof ProviderError && err.usage ? err.usage : NO_USAGE), model, provider.billed);
       onUsage?.({ provider: provider.name, model: model.model, ...spent });
       await service.deliver({
         type: "TASK_FAILED",

@@ -7,6 +7,7 @@
  * refused by a pause) and dispatched again must never meet that old job.
  */
 import { Queue, type ConnectionOptions, type DefaultJobOptions } from "bullmq";
+import type { ProviderUsage } from "./providers/provider";
 
 /** Stage (extract, chunk, encode) one document of one run. */
 export interface StagingJob {
@@ -24,6 +25,8 @@ export interface AnalysisJob {
   taskId: string;
   /** Which dispatch of the task this job is (its `dispatches` count when dispatched). */
   dispatch: number;
+  /** What earlier runs of this job billed before failing in a way worth retrying; added to the task's usage. */
+  spent?: ProviderUsage;
 }
 
 export const QUEUE_NAMES = { staging: "staging", analysis: "analysis" } as const;
