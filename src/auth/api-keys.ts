@@ -41,9 +41,12 @@ export function newKey(): { id: string; key: string } {
 }
 
 interface CachedKey {
-  row: { name: string; role: string; tenant: string; hash: string; revokedAt: Date | null } | null;
+  row: { name: string; role: string; tenant: string; hash: string; revokedAt: Date | null };
   until: number;
 }
+
+/** Past this many cached keys the cache starts over, so made-up ids cannot grow it without end. */
+const MAX_CACHED = 10_000;
 
 export interface KeyStoreDeps {
   prisma: PrismaClient;
@@ -93,10 +96,13 @@ export function createKeyStore({ prisma, cacheMs = 1000 }: KeyStoreDeps) {
     let cached = cache.get(id);
     if (!cached || cached.until < Date.now()) {
       const row = await prisma.apiKey.findUnique({ where: { id }, select: { name: true, role: true, tenant: true, hash: true, revokedAt: true } });
-      cached = { row, until: Date.now() + cacheMs };
-      cache.set(id, cached);
+      // Only real keys are cached: an unknown id is asked for again (the request limit bounds how often).
+      cached = row ? { row, until: Date.now() + cacheMs } : undefined;
+      if (cache.size >= MAX_CACHED) cache.clear();
+      if (cached) cache.set(id, cached);
+      else cache.delete(id);
     }
-    const row = cached.row;
+    const row = cached?.row;
     const stored = Buffer.from(row?.hash ?? "", "hex");
     const matches = stored.length === 32 && timingSafeEqual(sha256(presented), stored);
     if (!row || !matches || row.revokedAt) return null;
