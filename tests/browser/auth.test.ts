@@ -111,6 +111,10 @@ describeInBrowser("the web UI with API keys", () => {
     await untilText("completed", state(batchId), /^COMPLETED$/);
     const history = await tranche.driver.prisma.historyEntry.findMany({ where: { batchId, eventType: { in: ["stage", "run"] } } });
     expect(history.map((h) => h.actor)).toEqual([created.actor, created.actor]);
+    expect(await textOf(row(batchId).locator('[data-testid="tenant"]'))).toBe("· acme");
+    await row(batchId).getByRole("link", { name: "Acme contracts" }).click();
+    await untilText("the history names the key", page.locator('[data-testid="history"]'), new RegExp(`by user · key ${created.actor!.replace(/[()]/g, "\\$&")}`));
+    await page.getByRole("link", { name: "Batches" }).click();
     await screenshot(page, "signed-in");
   });
 

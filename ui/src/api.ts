@@ -47,6 +47,8 @@ export interface HistoryEntry {
   outcome: Outcome;
   event_type: string;
   source: string;
+  /** The API key that asked (`name (id)`); null without keys and for workers and the system. */
+  actor: string | null;
   from: string;
   to: string;
   reason: string | null;

@@ -13,7 +13,10 @@ export function BatchRow({ batch, onRefresh }: { batch: Batch; onRefresh: (id: s
         <Link to={`/batches/${batch.id}`} className="batch-name">
           {batch.name}
         </Link>
-        <div className="muted small">run {batch.run_id}</div>
+        <div className="muted small">
+          run {batch.run_id}
+          {batch.tenant !== "default" && <span data-testid="tenant"> · {batch.tenant}</span>}
+        </div>
       </td>
       <td>
         <StateBadge status={batch.status} substate={batch.substate} />

@@ -21,7 +21,10 @@ export function HistoryTimeline({ entries }: { entries: HistoryEntry[] }) {
             <span className="seq">#{h.seq}</span>
             <span className={`badge outcome outcome-${h.outcome}`}>{h.outcome.replace("_", " ")}</span>
             <span className="mono">{h.event_type}</span>
-            <span className="muted small">by {h.source}</span>
+            <span className="muted small" data-testid="actor">
+              by {h.source}
+              {h.actor ? ` · key ${h.actor}` : ""}
+            </span>
             <span className="muted small timeline-time">{formatTime(h.created_at)}</span>
           </div>
           <div className="timeline-body">
