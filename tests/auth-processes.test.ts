@@ -7,6 +7,9 @@ import { ADMIN_KEY, createAuthSystem, spawnApi, type ApiProcess, type AuthSystem
 let s: AuthSystem;
 const spawned: ApiProcess[] = [];
 
+// Each test starts real processes, which take long to start on a busy machine.
+jest.setTimeout(240_000);
+
 beforeAll(async () => {
   s = await createAuthSystem();
 });
@@ -98,7 +101,6 @@ function keysCli(args: string[]): Promise<{ code: number; stdout: string; stderr
   });
 }
 
-// Five CLI processes, each compiling TypeScript on start: slow on a busy machine.
 test("npm run keys -- create / list / revoke", async () => {
   const created = await keysCli(["create", "--role", "operator", "--tenant", "acme", "--name", "ci"]);
   expect(created.code).toBe(0);
@@ -121,4 +123,4 @@ test("npm run keys -- create / list / revoke", async () => {
   const bad = await keysCli(["create", "--role", "root", "--name", "x"]);
   expect(bad.code).toBe(2);
   expect(bad.stderr).toMatch(/--role/);
-}, 240_000);
+});

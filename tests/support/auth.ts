@@ -128,7 +128,8 @@ export async function spawnApi(env: Record<string, string>, options: { ready?: b
     },
   };
   if (options.ready ?? true) {
-    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+    // Generous: a child compiles TypeScript on start, and CI shares two cores with everything else.
+    const deadline = Date.now() + (options.timeoutMs ?? 120_000);
     while (!/Tranche is listening/.test(output)) {
       if (child.exitCode !== null) throw new Error(`the API process exited with ${child.exitCode}:\n${output}`);
       if (Date.now() > deadline) {
