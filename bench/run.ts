@@ -810,8 +810,8 @@ async function runRaw({ config, monitor, phase, batchId, fake, watch }: RawDeps)
   const fakeBefore = fake.requests.length;
   const analysis = await phase("raw 1×N: analysis", async () => {
     const { rows: tasks } = await pool.query<{ id: string }>(
-      `INSERT INTO tasks (id, batch_id, run_id, document_id, status, updated_at)
-       SELECT $1 || '-r1-' || d.id::text, d.batch_id, 1, d.id, 'pending', now()
+      `INSERT INTO tasks (id, batch_id, run_id, document_id, position, status, updated_at)
+       SELECT $1 || '-r1-' || d.id::text, d.batch_id, 1, d.id, d.position, 'pending', now()
        FROM documents d WHERE d.batch_id = $1::uuid AND d.stage_status = 'succeeded' ORDER BY d.position RETURNING id`, [batchId]);
     await addAll(analysisQueue, "analyse", tasks.map((t) => ({ taskId: t.id })), (t) => `raw-task-${t.taskId}`);
     return analysisTally.done;
