@@ -29,6 +29,21 @@ export interface BatchView {
   updated_at: string;
 }
 
+interface DocumentRow {
+  id: string;
+  position: number;
+  name: string;
+  mime_type: string;
+  size_bytes: number;
+  sha256: string;
+  stage_run_id: number | null;
+  stage_status: string | null;
+  stage_error: string | null;
+  token_count: number | null;
+  chunk_count: number | null;
+  created_at: Date;
+}
+
 interface ResultRow {
   document_id: string;
   name: string;
@@ -133,30 +148,20 @@ export function createBatchQueries(prisma: PrismaClient) {
     return { batches: rows.map((b) => presentBatch(b)), total, limit: filter.limit, offset: filter.offset };
   }
 
-  async function getDocuments(batchId: string) {
+  /**
+   * One page of a batch's documents in position order, from just after `afterPosition`; the
+   * chunks' count is taken in the database so their text is never read here.
+   */
+  async function getDocuments(batchId: string, page: { afterPosition: number; limit: number }) {
     await assertBatch(batchId);
-    const docs = await prisma.document.findMany({
-      where: { batchId },
-      orderBy: { position: "asc" },
-      select: {
-        id: true, position: true, name: true, mimeType: true, sizeBytes: true, sha256: true, stageRunId: true,
-        stageStatus: true, stageError: true, tokenCount: true, chunks: true, createdAt: true,
-      },
-    });
-    return docs.map((d) => ({
-      id: d.id,
-      position: d.position,
-      name: d.name,
-      mime_type: d.mimeType,
-      size_bytes: d.sizeBytes,
-      sha256: d.sha256,
-      stage_run_id: d.stageRunId,
-      stage_status: d.stageStatus,
-      stage_error: d.stageError,
-      token_count: d.tokenCount,
-      chunk_count: Array.isArray(d.chunks) ? d.chunks.length : null,
-      created_at: d.createdAt.toISOString(),
-    }));
+    const rows = await prisma.$queryRaw<DocumentRow[]>`
+      SELECT id::text, position, name, mime_type, size_bytes, sha256, stage_run_id, stage_status, stage_error, token_count,
+             CASE WHEN jsonb_typeof(chunks) = 'array' THEN jsonb_array_length(chunks) END AS chunk_count, created_at
+      FROM documents WHERE batch_id = ${batchId}::uuid AND position > ${page.afterPosition}
+      ORDER BY position LIMIT ${page.limit}`;
+    const documents = rows.map((d) => ({ ...d, created_at: d.created_at.toISOString() }));
+    const last = rows.length === page.limit ? rows[rows.length - 1] : undefined;
+    return { documents, next_after_position: last ? last.position : null };
   }
 
   async function getHistory(batchId: string, page: { afterSeq: number; limit: number }) {
@@ -180,6 +185,20 @@ export function createBatchQueries(prisma: PrismaClient) {
       event: h.event,
       created_at: h.createdAt.toISOString(),
     }));
+  }
+
+  /**
+   * The states a batch went through (accepted entries, repeats folded), the latest `limit` of
+   * them, computed in the database so no history row is read here; `omitted` earlier steps.
+   */
+  async function getPath(batchId: string, limit = 200): Promise<{ states: string[]; omitted: number }> {
+    const rows = await prisma.$queryRaw<{ to_state: string; steps: number }[]>`
+      SELECT to_state, (count(*) OVER ())::int AS steps FROM (
+        SELECT seq, to_state, lag(to_state) OVER (ORDER BY seq) AS previous
+        FROM history WHERE batch_id = ${batchId}::uuid AND outcome = 'accepted' AND to_state <> ''
+      ) h WHERE previous IS DISTINCT FROM to_state ORDER BY seq DESC LIMIT ${limit}`;
+    const steps = rows[0]?.steps ?? 0;
+    return { states: rows.map((r) => r.to_state).reverse(), omitted: Math.max(0, steps - rows.length) };
   }
 
   async function getQueue(maxRunning: number, tenant?: string) {
@@ -237,7 +256,7 @@ export function createBatchQueries(prisma: PrismaClient) {
     if (!n) throw new NotFoundError("Batch", id);
   }
 
-  return { getBatch, tenantOf, listBatches, getDocuments, getHistory, getQueue, iterateResults };
+  return { getBatch, tenantOf, listBatches, getDocuments, getHistory, getPath, getQueue, iterateResults };
 }
 
 export type BatchQueries = ReturnType<typeof createBatchQueries>;

@@ -15,6 +15,7 @@ import { allowedActions, stateName, type StoredSnapshot } from "./machines/batch
 import { loadSnapshot } from "./stored-snapshot";
 import type { PrismaClient } from "./db";
 import type { StateRef } from "./vocabulary";
+import type { StagedUpload } from "./uploads/upload-spool";
 
 export interface ActionContext {
   reason?: string;
@@ -140,7 +141,7 @@ export function createBatchService({ prisma, store, maxGroupSize = 256 }: BatchS
     return store.inbox.deliver(report);
   }
 
-  async function addDocuments(batchId: string, documents: NewDocument[], ctx: ActionContext = {}) {
+  async function addDocuments(batchId: string, documents: NewDocument[] | StagedUpload, ctx: ActionContext = {}) {
     const result = await submit(batchId, { kind: "addDocuments", documents, source: ctx.source ?? "user", expectedVersion: ctx.expectedVersion, actor: ctx.actor });
     const change = answer(batchId, "add documents to", result, ctx.expectedVersion);
     return { ...change, documentIds: result.documentIds ?? [] };

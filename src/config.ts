@@ -44,6 +44,14 @@ export const configSchema = z.object({
   BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default("25mb"),
   /** Largest single uploaded document, in bytes. */
   MAX_DOCUMENT_BYTES: z.coerce.number().int().min(1).default(20 * 1024 * 1024),
+  /** Largest multipart or zip upload (the whole body), e.g. `256mb`; files stream to temp files, never into memory. */
+  UPLOAD_LIMIT: z.string().regex(/^\d+(b|kb|mb|gb)$/i).default("256mb"),
+  /** Most files in one multipart request (add more in pages, or send a zip archive). */
+  MAX_FILES_PER_REQUEST: z.coerce.number().int().min(1).max(100_000).default(1000),
+  /** Most documents in one zip archive. */
+  MAX_ARCHIVE_DOCUMENTS: z.coerce.number().int().min(1).default(100_000),
+  /** Most bytes one zip archive may inflate to, e.g. `4gb` (read from its directory before anything is stored). */
+  MAX_ARCHIVE_BYTES: z.string().regex(/^\d+(b|kb|mb|gb)$/i).default("4gb"),
 
   /** Documents one worker process stages at once. */
   STAGING_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(4),

@@ -4,6 +4,7 @@ import { createBatchService } from "./batch-service";
 import type { PrismaClient } from "./db";
 import type { Logger } from "./logger";
 import { createStore, type Commit, type Store, type StoreDeps, type Submission, type SubmissionResult } from "./store";
+import { createUploadSpool } from "./uploads/upload-spool";
 
 export interface EngineDeps {
   prisma: PrismaClient;
@@ -52,6 +53,7 @@ export function createEngine(deps: EngineDeps) {
     store,
     service,
     queries,
+    uploads: createUploadSpool(deps.prisma),
     /** Subscribes to every commit made by this process; returns the unsubscribe function. */
     onCommit(listener: (commit: Commit) => void): () => void {
       listeners.add(listener);

@@ -114,3 +114,6 @@ export class NotReadyError extends AppError {
     super("not_ready", 503, message, details);
   }
 }
+
+/** An upload over a limit: answered 413 and the connection closed, so the rest of the body is never read. */
+export class UploadTooLargeError extends PayloadTooLargeError {}

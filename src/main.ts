@@ -62,6 +62,15 @@ async function main(role: Role) {
     });
 
   if (role !== "worker") {
+    // What interrupted uploads left in the spool; any API process may sweep, deleting is idempotent.
+    const sweepUploads = () =>
+      void engine.uploads.sweep().then(
+        (n) => n && logger.info({ rows: n }, "swept interrupted uploads"),
+        (err: unknown) => logger.warn({ err }, "sweeping interrupted uploads failed"),
+      );
+    sweepUploads();
+    const sweeper = setInterval(sweepUploads, 60 * 60 * 1000).unref();
+    closers.push(async () => clearInterval(sweeper));
     const live = await createLiveStream({ databaseUrl: config.DATABASE_URL, prisma, logger });
     await ensureUiBuilt(UI_DIST, logger);
     const keys = createKeyStore({ prisma });

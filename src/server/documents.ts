@@ -1,14 +1,10 @@
-/** Turns uploaded documents (inline JSON or multipart files) into stored documents. */
+/** Turns uploaded documents (inline JSON, multipart files spooled to disk) into stored documents. */
+import { readFile } from "node:fs/promises";
 import { PayloadTooLargeError, ValidationError } from "../errors";
 import type { NewDocument } from "../store";
 import { inferMimeType, isGenericMimeType } from "../mime";
 import type { DocumentInput } from "./http-schemas";
-
-export interface UploadedFile {
-  originalname: string;
-  mimetype: string;
-  buffer: Buffer;
-}
+import type { SpooledFile } from "./multipart";
 
 function mimeFor(name: string, given: string | undefined, field: string): string {
   const mime = given && !isGenericMimeType(given) ? given : inferMimeType(name);
@@ -24,10 +20,18 @@ export function fromJson(documents: DocumentInput[], maxBytes: number): NewDocum
   });
 }
 
-export function fromFiles(files: UploadedFile[]): NewDocument[] {
-  return files.map((f, i) => ({
-    name: f.originalname,
-    mimeType: mimeFor(f.originalname, f.mimetype, `files[${i}]`),
-    content: f.buffer,
-  }));
+/** Checks every spooled file's name and type up front, so a bad one refuses the request before anything is written. */
+export function checkFiles(files: SpooledFile[]): string[] {
+  return files.map((f, i) => {
+    if (f.name.length > 255) throw new ValidationError(`files[${i}]: the name is longer than 255 characters`);
+    return mimeFor(f.name, f.mimeType, `files[${i}]`);
+  });
+}
+
+/** The spooled files as documents, read from disk one at a time. */
+export async function* fromFiles(files: SpooledFile[]): AsyncGenerator<NewDocument> {
+  const types = checkFiles(files);
+  for (const [i, f] of files.entries()) {
+    yield { name: f.name, mimeType: types[i]!, content: await readFile(f.path) };
+  }
 }

@@ -4,7 +4,7 @@
  * error is never a 500). Anything else is a bug: logged with the request id, answered 500.
  */
 import type { ErrorRequestHandler } from "express";
-import { AppError } from "../errors";
+import { AppError, UploadTooLargeError } from "../errors";
 import type { Logger } from "../logger";
 import { requestIdOf } from "./request-id";
 
@@ -73,6 +73,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.destroy();
       return;
     }
+    // An upload over its limit is not read to the end: close instead of draining the rest.
+    if (err instanceof UploadTooLargeError) res.set("connection", "close");
     if (answer) res.status(answer.status).json(answer.body);
     else res.status(500).json({ success: false, code: "internal_error", error: "Internal server error", request_id: requestId });
   };

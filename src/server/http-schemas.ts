@@ -19,7 +19,8 @@ export const LIMITS = {
   reason: 2000,
   /** The whole `context` of an action, as JSON: it is kept in the batch's history. */
   contextBytes: 16 * 1024,
-  documentsPerRequest: 100_000,
+  /** Documents one JSON request may carry: add more in pages, or as one zip archive. */
+  documentsPerRequest: 1000,
   /** Queue positions, priorities and versions stay well inside PostgreSQL's integer. */
   position: 1_000_000,
   version: 2_147_483_647,
@@ -120,6 +121,11 @@ export const listQuerySchema = z.object({
 
 export const historyQuerySchema = z.object({
   after_seq: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  limit: z.coerce.number().int().min(1).max(5000).default(1000),
+});
+
+export const documentsQuerySchema = z.object({
+  after_position: z.coerce.number().int().min(-1).default(-1),
   limit: z.coerce.number().int().min(1).max(5000).default(1000),
 });
 

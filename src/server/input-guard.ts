@@ -51,14 +51,9 @@ export function checkRequest(req: Request): void {
   assertStorable(req.query, "query", 4);
   assertStorable(req.params, "params", 2);
   if (req.body !== undefined) assertStorable(req.body, "body");
-  const files = (req.files ?? []) as { originalname?: string; fieldname?: string }[];
-  files.forEach((f, i) => {
-    const problem = unstorable(f.originalname ?? "") ?? unstorable(f.fieldname ?? "");
-    if (problem) throw new ValidationError(`files.${i}.name: ${problem}`);
-  });
 }
 
-/** `checkRequest` as a middleware, for JSON bodies (multipart ones are checked after they are read). */
+/** `checkRequest` as a middleware, for JSON bodies (multipart fields and file names are checked as they are read, in multipart.ts). */
 export function inputGuard(): RequestHandler {
   return (req, _res, next) => {
     checkRequest(req);

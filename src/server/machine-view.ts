@@ -19,7 +19,8 @@ import { UI_DIST } from "./ui";
 
 export interface MachineViewDeps {
   getBatch(id: string): Promise<{ status: string; substate: string | null; allowed_actions: string[]; name?: string; tenant: string }>;
-  getHistory(id: string): Promise<{ outcome: string; to: string }[]>;
+  /** The latest steps of the batch's path (read in the database, never its whole history) and how many earlier ones were left out. */
+  getPath(id: string): Promise<{ states: string[]; omitted: number }>;
   /** Where the built UI is (default `ui/dist`); its machine.html is the page's frame. */
   distDir?: string;
 }
@@ -30,6 +31,7 @@ interface BatchStanding {
   state: string;
   allowed: string[];
   path: string[];
+  omitted: number;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -37,15 +39,6 @@ const PLACEHOLDER = "<!--machine-view-->";
 
 const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] ?? c);
-
-/** The states a batch went through: the target of every accepted entry, repeats (reports that kept the state) folded. */
-export function pathOf(history: { outcome: string; to: string }[]): string[] {
-  const states: string[] = [];
-  for (const h of history) {
-    if (h.outcome === "accepted" && h.to && h.to !== states[states.length - 1]) states.push(h.to);
-  }
-  return states;
-}
 
 export function createMachineRouter(deps: MachineViewDeps): Router {
   const router = Router();
@@ -61,9 +54,9 @@ export function createMachineRouter(deps: MachineViewDeps): Router {
     const batch = await deps.getBatch(id);
     const scope = tenantScope(principal);
     if (scope !== undefined && batch.tenant !== scope) throw new NotFoundError("Batch", id);
-    const history = await deps.getHistory(id);
+    const path = await deps.getPath(id);
     const state = batch.substate ? `${batch.status}.${batch.substate}` : batch.status;
-    return { id, name: batch.name, state, allowed: batch.allowed_actions, path: pathOf(history) };
+    return { id, name: batch.name, state, allowed: batch.allowed_actions, path: path.states, omitted: path.omitted };
   }
 
   const optionsFor = (b: BatchStanding | undefined): DiagramOptions => (b ? { highlight: b.state, allowed: b.allowed, path: b.path } : {});
@@ -102,6 +95,7 @@ function page(diagram: string, batch: BatchStanding | undefined, missing: string
   <h3>Allowed actions</h3>
   ${list(batch.allowed, "pill-list allowed-actions", "None: the batch waits for its workers.")}
   <h3>Path through its history</h3>
+  ${batch.omitted ? `<p class="muted small" data-testid="path-omitted">${batch.omitted} earlier steps not shown.</p>` : ""}
   ${batch.path.length ? `<ol class="state-path">${batch.path.map((s) => `<li>${escapeHtml(s)}</li>`).join("")}</ol>` : `<p class="muted">No accepted transitions yet.</p>`}
 </section>`
     : "";

@@ -1,16 +1,16 @@
 /** The REST API of SPEC §4 under /api. Handlers parse, call the batch service or queries, and answer JSON. */
 import { Router, type Request, type Response } from "express";
-import multer from "multer";
 import { z } from "zod";
 import { principalOf } from "../auth/guard";
 import { actorOf, tenantScope, type Principal } from "../auth/roles";
 import type { BatchService } from "../batch-service";
 import type { BatchQueries } from "../batch-queries";
 import type { Config } from "../config";
-import { BadRequestError, NotFoundError, UnauthorizedError, ValidationError } from "../errors";
+import { NotFoundError, UnauthorizedError, ValidationError } from "../errors";
+import type { UploadSpool } from "../uploads/upload-spool";
 import type { Action } from "../machines/batch.events";
-import { fromFiles, fromJson, type UploadedFile } from "./documents";
-import { checkRequest } from "./input-guard";
+import { receiveArchive, isArchiveRequest } from "./archive-upload";
+import { checkFiles, fromFiles, fromJson } from "./documents";
 import {
   actionBodySchema,
   addDocumentsSchema,
@@ -19,14 +19,28 @@ import {
   listQuerySchema,
   namedActionBodySchema,
   reorderSchema,
+  documentsQuerySchema,
   resultsQuerySchema,
 } from "./http-schemas";
+import { parseBytes, readMultipart, type MultipartBody } from "./multipart";
 import { streamResults } from "./results";
 
 export interface RoutesDeps {
   service: BatchService;
   queries: BatchQueries;
-  config: Pick<Config, "MAX_RUNNING_BATCHES" | "DISPATCH_WINDOW" | "STAGING_TOLERANCE" | "FAILURE_TOLERANCE" | "MAX_DOCUMENT_BYTES">;
+  uploads: UploadSpool;
+  config: Pick<
+    Config,
+    | "MAX_RUNNING_BATCHES"
+    | "DISPATCH_WINDOW"
+    | "STAGING_TOLERANCE"
+    | "FAILURE_TOLERANCE"
+    | "MAX_DOCUMENT_BYTES"
+    | "UPLOAD_LIMIT"
+    | "MAX_FILES_PER_REQUEST"
+    | "MAX_ARCHIVE_DOCUMENTS"
+    | "MAX_ARCHIVE_BYTES"
+  >;
 }
 
 /** The per-action routes of the seeds and the action each stands for. */
@@ -72,27 +86,12 @@ function caller(res: Response): Principal {
   return p;
 }
 
-export function createApiRouter({ service, queries, config }: RoutesDeps): Router {
+export function createApiRouter({ service, queries, uploads, config }: RoutesDeps): Router {
   const router = Router();
-  const upload = multer({
-    storage: multer.memoryStorage(),
-    limits: { fileSize: config.MAX_DOCUMENT_BYTES, files: 10_000, fieldSize: 10 * 1024 * 1024 },
-  });
-  // A form that busboy cannot read (no boundary, cut short, bad part headers) is the client's
-  // fault: multer's own errors carry a LIMIT_* code, everything else is a malformed form.
-  const multipart = (req: Request, res: Response, next: (err?: unknown) => void) => {
-    if (!req.is("multipart/form-data")) return next();
-    upload.any()(req, res, (err?: unknown) => {
-      if (err instanceof multer.MulterError || (err as { status?: number } | undefined)?.status === 413) return next(err);
-      if (err) return next(new BadRequestError("malformed_multipart", `The multipart form cannot be read: ${err instanceof Error ? err.message : String(err)}`));
-      try {
-        checkRequest(req);
-      } catch (e) {
-        return next(e);
-      }
-      next();
-    });
-  };
+  const uploadLimit = parseBytes(config.UPLOAD_LIMIT);
+  const archiveLimits = { documents: config.MAX_ARCHIVE_DOCUMENTS, documentBytes: config.MAX_DOCUMENT_BYTES, totalBytes: parseBytes(config.MAX_ARCHIVE_BYTES) };
+  const multipartOf = (req: Request, res: Response): Promise<MultipartBody> =>
+    readMultipart(req, res, { totalBytes: uploadLimit, fileBytes: config.MAX_DOCUMENT_BYTES, files: config.MAX_FILES_PER_REQUEST });
 
   /** A batch of another tenant is answered as if it did not exist. */
   async function assertVisible(res: Response, batchId: string): Promise<void> {
@@ -106,12 +105,13 @@ export function createApiRouter({ service, queries, config }: RoutesDeps): Route
     next();
   });
 
-  function readCreateBody(req: Request) {
+  async function readCreateBody(req: Request, res: Response) {
     if (!req.is("multipart/form-data")) {
       const body = parse(createBatchSchema, req.body ?? {});
-      return { body, documents: fromJson(body.documents, config.MAX_DOCUMENT_BYTES) };
+      const documents = fromJson(body.documents, config.MAX_DOCUMENT_BYTES);
+      return { body, documents, count: documents.length };
     }
-    const fields = (req.body ?? {}) as Record<string, string>;
+    const { fields, files } = await multipartOf(req, res);
     let analysis: unknown = fields.instructions !== undefined ? { instructions: fields.instructions } : undefined;
     if (fields.analysis !== undefined) {
       try {
@@ -125,24 +125,31 @@ export function createApiRouter({ service, queries, config }: RoutesDeps): Route
       analysis,
       priority: fields.priority !== undefined ? Number(fields.priority) : undefined,
     });
-    return { body, documents: fromFiles((req.files ?? []) as UploadedFile[]) };
+    checkFiles(files);
+    // Files go through the spool, one in memory at a time, and land with the batch in one statement.
+    return { body, documents: files.length ? await uploads.stage(fromFiles(files)) : [], count: files.length };
   }
 
   async function create(req: Request, res: Response, stage: boolean) {
-    const { body, documents } = readCreateBody(req);
+    const { body, documents, count } = await readCreateBody(req, res);
     const who = caller(res);
-    if (stage && documents.length === 0) throw new ValidationError("body.documents: a batch needs at least one document to be staged");
-    const batchId = await service.createBatch({
-      name: body.name,
-      analysis: body.analysis,
-      priority: body.priority,
-      window: config.DISPATCH_WINDOW,
-      stagingTolerance: body.analysis.staging_tolerance ?? config.STAGING_TOLERANCE,
-      failureTolerance: body.analysis.failure_tolerance ?? config.FAILURE_TOLERANCE,
-      documents,
-      tenant: who.tenant,
-      actor: actorOf(who),
-    });
+    if (stage && count === 0) throw new ValidationError("body.documents: a batch needs at least one document to be staged");
+    let batchId: string;
+    try {
+      batchId = await service.createBatch({
+        name: body.name,
+        analysis: body.analysis,
+        priority: body.priority,
+        window: config.DISPATCH_WINDOW,
+        stagingTolerance: body.analysis.staging_tolerance ?? config.STAGING_TOLERANCE,
+        failureTolerance: body.analysis.failure_tolerance ?? config.FAILURE_TOLERANCE,
+        documents,
+        tenant: who.tenant,
+        actor: actorOf(who),
+      });
+    } finally {
+      if (!Array.isArray(documents)) await uploads.discard(documents.uploadId);
+    }
     if (stage) await service.requestStateChange(batchId, "stage", { reason: "created with /batches/stage", actor: actorOf(who) });
     res.status(201).json({ success: true, batch: await queries.getBatch(batchId) });
   }
@@ -172,8 +179,8 @@ export function createApiRouter({ service, queries, config }: RoutesDeps): Route
     });
   }
 
-  router.post("/batches/save", multipart, (req, res) => create(req, res, false));
-  router.post("/batches/stage", multipart, (req, res) => create(req, res, true));
+  router.post("/batches/save", (req, res) => create(req, res, false));
+  router.post("/batches/stage", (req, res) => create(req, res, true));
 
   router.get("/batches", async (req, res) => {
     const q = parse(listQuerySchema, req.query, "query");
@@ -206,22 +213,41 @@ export function createApiRouter({ service, queries, config }: RoutesDeps): Route
   }
 
   router.get("/batches/:id/documents", async (req, res) => {
-    res.json({ success: true, documents: await queries.getDocuments(id(req)) });
+    const q = parse(documentsQuerySchema, req.query, "query");
+    res.json({ success: true, ...(await queries.getDocuments(id(req), { afterPosition: q.after_position, limit: q.limit })) });
   });
 
-  router.post("/batches/:id/documents", multipart, async (req, res) => {
+  router.post("/batches/:id/documents", async (req, res) => {
     let documents;
     let expected: number | undefined;
-    if (req.is("multipart/form-data")) {
-      documents = fromFiles((req.files ?? []) as UploadedFile[]);
-      if (!documents.length) throw new ValidationError("files: upload at least one document");
+    if (isArchiveRequest(req)) {
+      documents = await receiveArchive(req, res, { uploadLimit, archive: archiveLimits, spool: uploads });
+    } else if (req.is("multipart/form-data")) {
+      const { files } = await multipartOf(req, res);
+      if (!files.length) throw new ValidationError("files: upload at least one document");
+      checkFiles(files);
+      documents = await uploads.stage(fromFiles(files));
     } else {
       const body = parse(addDocumentsSchema, req.body ?? {});
       documents = fromJson(body.documents, config.MAX_DOCUMENT_BYTES);
       expected = body.expected_version;
     }
-    const change = await service.addDocuments(id(req), documents, { expectedVersion: expectedVersion(req, expected), actor: actorOf(caller(res)) });
-    res.status(201).json({ success: true, version: change.version, document_ids: change.documentIds, batch: await queries.getBatch(id(req)) });
+    let change;
+    try {
+      change = await service.addDocuments(id(req), documents, { expectedVersion: expectedVersion(req, expected), actor: actorOf(caller(res)) });
+    } finally {
+      // A refused add leaves its spooled rows behind; an accepted one has already moved them.
+      if (!Array.isArray(documents)) await uploads.discard(documents.uploadId);
+    }
+    const ids = change.documentIds;
+    res.status(201).json({
+      success: true,
+      version: change.version,
+      added: ids.length,
+      // An archive may add 100,000 documents: their ids are read back by paging the documents list.
+      ...(ids.length <= config.MAX_FILES_PER_REQUEST ? { document_ids: ids } : {}),
+      batch: await queries.getBatch(id(req)),
+    });
   });
 
   router.delete("/batches/:id/documents/:documentId", async (req, res) => {

@@ -63,7 +63,7 @@ export function createTrancheApp(deps: TrancheAppDeps) {
       "/admin/queues": [auth.requireRole("admin"), createDashboardRouter(deps.queues)],
       "/machine": createMachineRouter({
         getBatch: (id) => engine.queries.getBatch(id),
-        getHistory: (id) => engine.queries.getHistory(id, { afterSeq: 0, limit: 100_000 }),
+        getPath: (id) => engine.queries.getPath(id),
         distDir,
       }),
       // Last: its index.html fallback for client routes would hide anything mounted after it.

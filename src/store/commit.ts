@@ -37,6 +37,7 @@ import { deleteDocuments } from "./sql/delete-documents";
 import { dispatchUnits } from "./sql/dispatch-units";
 import { insertBatch } from "./sql/insert-batch";
 import { insertDocuments } from "./sql/insert-documents";
+import { documentCount, isStagedUpload, moveUploadIntoBatch } from "../uploads/upload-spool";
 import { insertHistory } from "./sql/insert-history";
 import { insertOutbox } from "./sql/insert-outbox";
 import { deleteInbox, takeInbox, tryLockDrain } from "./sql/inbox-drain";
@@ -82,7 +83,7 @@ export function createCommitter(deps: CommitterDeps) {
   /** Inserts a new batch in SAVED with its documents and a `created` history entry. */
   async function createBatch(record: CreateBatchRecord): Promise<string> {
     const input = {
-      documents: record.documents.length,
+      documents: documentCount(record.documents),
       window: record.window,
       stagingTolerance: record.stagingTolerance,
       failureTolerance: record.failureTolerance,
@@ -93,7 +94,9 @@ export function createCommitter(deps: CommitterDeps) {
     await inTransaction(pool, async (sql) => {
       const tenant = record.tenant ?? DEFAULT_TENANT;
       await insertBatch(sql, { id, name: record.name, tenant, analysis: record.analysis, priority: record.priority, snapshot });
-      await insertDocuments(sql, id, record.documents.map(() => randomUUID()), record.documents);
+      const ids = Array.from({ length: documentCount(record.documents) }, () => randomUUID());
+      if (isStagedUpload(record.documents)) await moveUploadIntoBatch(sql, id, ids, record.documents);
+      else await insertDocuments(sql, id, ids, record.documents);
       const created: HistoryRow = {
         seq: 1, outcome: "accepted", eventType: "created", source: "user", actor: record.actor ?? null, fromState: "", toState: "SAVED", version: 1,
         reason: null, context: null, event: { type: "created", input },
@@ -105,7 +108,7 @@ export function createCommitter(deps: CommitterDeps) {
       batchId: id, version: 1, status: "SAVED", substate: null, deleted: false, transitions: [], outboxIds: [],
       groupSize: 1, durationMs: performance.now() - started,
     });
-    logger.info({ batchId: id, to: "SAVED", version: 1, documents: record.documents.length }, "batch created");
+    logger.info({ batchId: id, to: "SAVED", version: 1, documents: input.documents }, "batch created");
     return id;
   }
 
@@ -288,7 +291,11 @@ async function carryOut(sql: Sql, batchId: string, w: Write, outbox: OutboxItem[
     case "beginStaging":
       return expectCount("documents to stage", await beginStaging(sql, batchId, w.runId), w.expected);
     case "insertDocuments":
-      return expectCount("documents added", await insertDocuments(sql, batchId, w.ids, w.documents), w.documents.length);
+      return expectCount(
+        "documents added",
+        isStagedUpload(w.documents) ? await moveUploadIntoBatch(sql, batchId, w.ids, w.documents) : await insertDocuments(sql, batchId, w.ids, w.documents),
+        w.ids.length,
+      );
     case "deleteDocuments":
       return expectCount("documents removed", await deleteDocuments(sql, batchId, w.ids), w.ids.length);
     case "settleDocuments":

@@ -17,6 +17,8 @@ import { allowedActions, decide, stateName, stateOf, type BatchSnapshot } from "
 import type { HistoryOutcome, Outcome, PriorStatus, ReasonCode, Source, StateRef } from "../vocabulary";
 import { cleanDeep, findUnstorable } from "./clean";
 import type { NewDocument, Submission, SubmissionResult } from "./types";
+import { boundHistoryContext } from "../history-context";
+import { documentCount, isStagedUpload, type StagedUpload } from "../uploads/upload-spool";
 
 /** A unit as stored when the group starts: its run, its status and how often it was dispatched. */
 export interface UnitRow {
@@ -58,7 +60,7 @@ export interface TaskOutcome {
 export type Write =
   | { type: "resetOutput" }
   | { type: "beginStaging"; runId: number; expected: number }
-  | { type: "insertDocuments"; ids: string[]; documents: NewDocument[] }
+  | { type: "insertDocuments"; ids: string[]; documents: NewDocument[] | StagedUpload }
   | { type: "deleteDocuments"; ids: string[] }
   | { type: "settleDocuments"; rows: Map<string, DocumentOutcome> }
   | { type: "settleTasks"; rows: Map<string, TaskOutcome> }
@@ -268,14 +270,18 @@ function prepare(snapshot: BatchSnapshot, s: Submission, docs: Map<string, UnitR
       return { event: s.event, source: "system", eventType: s.event.type, reason: s.reason ?? null };
     case "addDocuments": {
       const p: Prepared = {
-        event: { type: "DOCUMENTS_ADDED", count: s.documents.length },
+        event: { type: "DOCUMENTS_ADDED", count: documentCount(s.documents) },
         source: s.source,
         actor: s.actor,
         eventType: "DOCUMENTS_ADDED",
         reason: null,
-        context: { names: s.documents.map((d) => d.name) },
+        context: isStagedUpload(s.documents)
+          ? { count: s.documents.count, first_names: s.documents.sampleNames }
+          : { names: s.documents.map((d) => d.name) },
         expectedVersion: s.expectedVersion,
       };
+      // A spooled upload's names and types were checked as it was read.
+      if (isStagedUpload(s.documents)) return p;
       return guardStorable(p, { documents: s.documents.map((d) => ({ name: d.name, mimeType: d.mimeType })) });
     }
     case "removeDocuments": {
@@ -378,7 +384,7 @@ function recordFacts(
   options: PlanOptions,
 ) {
   if (s.kind === "addDocuments") {
-    const ids = s.documents.map(() => options.newId());
+    const ids = Array.from({ length: documentCount(s.documents) }, () => options.newId());
     writes.structural({ type: "insertDocuments", ids, documents: s.documents });
     result.documentIds = ids;
     return;
@@ -548,7 +554,7 @@ function historyRow(seq: number, outcome: Outcome, p: Prepared, fromState: State
     toState,
     version,
     reason,
-    context: p.context ?? null,
+    context: boundHistoryContext(p.context ?? null),
     event: p.event ?? { type: p.eventType },
   };
 }

@@ -1,6 +1,7 @@
 /** The store's vocabulary towards its callers: what one may submit, and what comes back. */
 import type { Action, MachineEvent, WorkerReport, WorkKind } from "../machines/batch.events";
 import type { Outcome, ReasonCode, Source, StateRef } from "../vocabulary";
+import type { StagedUpload } from "../uploads/upload-spool";
 
 /** A document as stored when it is added. */
 export interface NewDocument {
@@ -14,7 +15,7 @@ export type Submission =
   | { kind: "action"; action: Action; source: Source; reason?: string; expectedVersion?: number; position?: number; context?: Record<string, unknown>; actor?: string | null }
   | { kind: "report"; report: WorkerReport }
   | { kind: "system"; event: MachineEvent; reason?: string }
-  | { kind: "addDocuments"; documents: NewDocument[]; source: Source; expectedVersion?: number; actor?: string | null }
+  | { kind: "addDocuments"; documents: NewDocument[] | StagedUpload; source: Source; expectedVersion?: number; actor?: string | null }
   | { kind: "removeDocuments"; documentIds: string[]; source: Source; expectedVersion?: number; actor?: string | null };
 
 export interface SubmissionResult {
@@ -65,7 +66,8 @@ export interface CreateBatchRecord {
   window: number;
   stagingTolerance: number;
   failureTolerance: number;
-  documents: NewDocument[];
+  /** In memory, or spooled (an archive or a large upload, moved in by one statement). */
+  documents: NewDocument[] | StagedUpload;
   /** The tenant the batch belongs to (default `default`), and the API key that created it. */
   tenant?: string;
   actor?: string | null;

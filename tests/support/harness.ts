@@ -12,6 +12,10 @@ export const testConfig = {
   STAGING_TOLERANCE: 0,
   FAILURE_TOLERANCE: 0,
   MAX_DOCUMENT_BYTES: 1024 * 1024,
+  UPLOAD_LIMIT: "64mb",
+  MAX_FILES_PER_REQUEST: 1000,
+  MAX_ARCHIVE_DOCUMENTS: 100_000,
+  MAX_ARCHIVE_BYTES: "1gb",
 };
 
 export interface Harness {
