@@ -164,11 +164,12 @@ export function createBatchQueries(prisma: PrismaClient) {
     return { documents, next_after_position: last ? last.position : null };
   }
 
-  async function getHistory(batchId: string, page: { afterSeq: number; limit: number }) {
+  /** One page of history: oldest first after `afterSeq`, or newest first before `beforeSeq`. */
+  async function getHistory(batchId: string, page: { afterSeq: number; beforeSeq?: number; limit: number }) {
     await assertBatch(batchId);
     const rows = await prisma.historyEntry.findMany({
-      where: { batchId, seq: { gt: page.afterSeq } },
-      orderBy: { seq: "asc" },
+      where: { batchId, seq: page.beforeSeq !== undefined ? { lt: page.beforeSeq } : { gt: page.afterSeq } },
+      orderBy: { seq: page.beforeSeq !== undefined ? "desc" : "asc" },
       take: page.limit,
     });
     return rows.map((h) => ({
@@ -219,35 +220,50 @@ export function createBatchQueries(prisma: PrismaClient) {
    * streams in constant memory: the document's latest task (a retry run's result replaces the
    * failed one), or why it never reached analysis.
    */
+  /** One page of results in document order, from just after `afterPosition`. */
+  async function resultsPage(batchId: string, afterPosition: number, limit: number) {
+    const rows = await prisma.$queryRaw<ResultRow[]>`
+      SELECT d.id::text AS document_id, d.name, d.position, d.mime_type, d.stage_status, d.stage_error, d.token_count,
+             t.status, t.output, t.error, t.input_tokens, t.output_tokens, t.latency_ms, t.attempts, t.run_id
+      FROM documents d
+      LEFT JOIN LATERAL (SELECT * FROM tasks WHERE tasks.document_id = d.id ORDER BY run_id DESC LIMIT 1) t ON true
+      WHERE d.batch_id = ${batchId}::uuid AND d.position > ${afterPosition}
+      ORDER BY d.position LIMIT ${limit}`;
+    const results: ResultRecord[] = rows.map((r) => ({
+      document_id: r.document_id,
+      name: r.name,
+      mime_type: r.mime_type,
+      status: r.status ?? notAnalysed(r.stage_status),
+      output: r.output,
+      error: r.error ?? r.stage_error,
+      input_tokens: r.input_tokens,
+      output_tokens: r.output_tokens,
+      document_tokens: r.token_count,
+      latency_ms: r.latency_ms,
+      attempts: r.attempts,
+      run_id: r.run_id,
+    }));
+    return { results, next_after_position: rows.length === limit ? rows[rows.length - 1]!.position : null };
+  }
+
+  /** One page of results for a client that pages (the UI). */
+  async function getResults(batchId: string, page: { afterPosition: number; limit: number }) {
+    await assertBatch(batchId);
+    return resultsPage(batchId, page.afterPosition, page.limit);
+  }
+
+  /**
+   * One result per document, in document order, read in pages so a batch of any size
+   * streams in constant memory: the document's latest task (a retry run's result replaces the
+   * failed one), or why it never reached analysis.
+   */
   async function* iterateResults(batchId: string, pageSize = 500): AsyncGenerator<ResultRecord> {
     await assertBatch(batchId);
-    let after = -1;
-    for (;;) {
-      const rows = await prisma.$queryRaw<ResultRow[]>`
-        SELECT d.id::text AS document_id, d.name, d.position, d.mime_type, d.stage_status, d.stage_error, d.token_count,
-               t.status, t.output, t.error, t.input_tokens, t.output_tokens, t.latency_ms, t.attempts, t.run_id
-        FROM documents d
-        LEFT JOIN LATERAL (SELECT * FROM tasks WHERE tasks.document_id = d.id ORDER BY run_id DESC LIMIT 1) t ON true
-        WHERE d.batch_id = ${batchId}::uuid AND d.position > ${after}
-        ORDER BY d.position LIMIT ${pageSize}`;
-      for (const r of rows) {
-        yield {
-          document_id: r.document_id,
-          name: r.name,
-          mime_type: r.mime_type,
-          status: r.status ?? notAnalysed(r.stage_status),
-          output: r.output,
-          error: r.error ?? r.stage_error,
-          input_tokens: r.input_tokens,
-          output_tokens: r.output_tokens,
-          document_tokens: r.token_count,
-          latency_ms: r.latency_ms,
-          attempts: r.attempts,
-          run_id: r.run_id,
-        };
-      }
-      if (rows.length < pageSize) return;
-      after = rows[rows.length - 1]!.position;
+    let after: number | null = -1;
+    while (after !== null) {
+      const page: Awaited<ReturnType<typeof resultsPage>> = await resultsPage(batchId, after, pageSize);
+      yield* page.results;
+      after = page.next_after_position;
     }
   }
 
@@ -256,7 +272,7 @@ export function createBatchQueries(prisma: PrismaClient) {
     if (!n) throw new NotFoundError("Batch", id);
   }
 
-  return { getBatch, tenantOf, listBatches, getDocuments, getHistory, getPath, getQueue, iterateResults };
+  return { getBatch, tenantOf, listBatches, getDocuments, getHistory, getPath, getQueue, getResults, iterateResults };
 }
 
 export type BatchQueries = ReturnType<typeof createBatchQueries>;

@@ -1,4 +1,4 @@
-// Bounded uploads and bounded history: a 500 MB multipart body is refused with 413 while the server's memory stays flat, files per request are capped, and a huge request context is stored truncated with a marker.
+// Bounded uploads and bounded history: a 500 MB multipart body is refused with 413 while the server's memory stays flat, files per request are capped, and a large request context is stored truncated with a marker.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import request from "supertest";
@@ -149,14 +149,14 @@ describe("multipart uploads are bounded", () => {
 });
 
 describe("history stores a bounded context", () => {
-  test("a refused request with a 900 KB context is stored truncated, with a marker", async () => {
+  test("a refused request with a 12 KB context (under the API's 16 KB limit) is stored truncated, with a marker", async () => {
     const id = await savedBatch();
-    const note = "x".repeat(900_000);
+    const note = "x".repeat(12_000);
     await request(server).post(`/api/batches/${id}/action`).send({ action: "run", context: { note } }).expect(409);
     const entry = await h.db.prisma.historyEntry.findFirst({ where: { batchId: id, outcome: "refused" } });
     expect(entry?.context).toMatchObject({ truncated: true });
     const context = entry!.context as { original_bytes: number; preview: string };
-    expect(context.original_bytes).toBeGreaterThan(900_000);
+    expect(context.original_bytes).toBeGreaterThan(12_000);
     expect(context.preview.startsWith('{"note":"xxx')).toBe(true);
     expect(Buffer.byteLength(JSON.stringify(context))).toBeLessThanOrEqual(HISTORY_CONTEXT_MAX_BYTES);
     const history = await request(server).get(`/api/batches/${id}/history`).expect(200);

@@ -73,8 +73,14 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.destroy();
       return;
     }
-    // An upload over its limit is not read to the end: close instead of draining the rest.
-    if (err instanceof UploadTooLargeError) res.set("connection", "close");
+    // An upload over its limit is not stored: the rest of its body is discarded as it arrives (so the
+    // client reads the 413 instead of a reset) and the connection is cut 2 s later, whatever is left.
+    if (err instanceof UploadTooLargeError) {
+      res.once("finish", () => {
+        req.resume();
+        setTimeout(() => req.socket.destroy(), 2000).unref();
+      });
+    }
     if (answer) res.status(answer.status).json(answer.body);
     else res.status(500).json({ success: false, code: "internal_error", error: "Internal server error", request_id: requestId });
   };

@@ -121,6 +121,8 @@ export const listQuerySchema = z.object({
 
 export const historyQuerySchema = z.object({
   after_seq: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  /** Newest first: the entries just before this seq (for a client that shows the latest). */
+  before_seq: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
   limit: z.coerce.number().int().min(1).max(5000).default(1000),
 });
 
@@ -131,6 +133,9 @@ export const documentsQuerySchema = z.object({
 
 export const resultsQuerySchema = z.object({
   format: z.enum(["json", "jsonl", "csv"]).default("json"),
+  /** With `limit` (JSON only): one page of results instead of the whole export. */
+  after_position: z.coerce.number().int().min(-1).max(Number.MAX_SAFE_INTEGER).default(-1),
+  limit: z.coerce.number().int().min(1).max(5000).optional(),
 });
 
 export const reorderSchema = z.object({

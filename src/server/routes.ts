@@ -259,11 +259,16 @@ export function createApiRouter({ service, queries, uploads, config }: RoutesDep
 
   router.get("/batches/:id/history", async (req, res) => {
     const q = parse(historyQuerySchema, req.query, "query");
-    res.json({ success: true, history: await queries.getHistory(id(req), { afterSeq: q.after_seq, limit: q.limit }) });
+    res.json({ success: true, history: await queries.getHistory(id(req), { afterSeq: q.after_seq, beforeSeq: q.before_seq, limit: q.limit }) });
   });
 
   router.get("/batches/:id/results", async (req, res) => {
-    const { format } = parse(resultsQuerySchema, req.query, "query");
+    const { format, after_position: afterPosition, limit } = parse(resultsQuerySchema, req.query, "query");
+    if (limit !== undefined) {
+      if (format !== "json") throw new ValidationError("query.limit: pages are JSON only; the jsonl and csv exports stream every result");
+      res.json({ success: true, batch_id: id(req), ...(await queries.getResults(id(req), { afterPosition, limit })) });
+      return;
+    }
     await streamResults(res, id(req), format, queries.iterateResults(id(req)));
   });
 

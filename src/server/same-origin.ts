@@ -19,7 +19,8 @@ export interface SameOriginOptions {
 }
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
-const BODY_TYPES = ["application/json", "multipart/form-data"];
+// A zip archive body (adding documents): like JSON, not a type a cross-site form can send without preflight.
+const BODY_TYPES = ["application/json", "multipart/form-data", "application/zip", "application/x-zip-compressed"];
 
 /** `example.com:3000` → `example.com`; `[::1]:3000` → `::1`; undefined when it is not a host. */
 export function hostName(host: string): string | undefined {
@@ -63,7 +64,7 @@ export function sameOrigin({ allowedHosts, allowedOrigins = [] }: SameOriginOpti
     }
     const empty = req.get("transfer-encoding") === undefined && Number(req.get("content-length") ?? 0) === 0;
     if (!empty && req.is(BODY_TYPES) === false) {
-      throw new UnsupportedMediaTypeError("unsupported_media_type", `Content-Type "${req.get("content-type") ?? ""}" is not accepted: send application/json or multipart/form-data`);
+      throw new UnsupportedMediaTypeError("unsupported_media_type", `Content-Type "${req.get("content-type") ?? ""}" is not accepted: send application/json, multipart/form-data or application/zip`);
     }
     next();
   };

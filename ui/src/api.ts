@@ -123,16 +123,27 @@ const json = (body: unknown): RequestInit => ({
 });
 
 const REASON = "requested from the web UI";
-export const HISTORY_PAGE = 1000;
+/** Rows one page of documents (and of their results) shows; a batch may hold 100,000. */
+export const PAGE = 100;
+export const HISTORY_PAGE = 50;
+/** A `before_seq` past any batch's last entry: the newest page. */
+const LATEST = 2 ** 31 - 1;
+
+/** A page as the API answers it: the rows, and where the next page starts (null: this was the last). */
+export type Page<K extends string, T> = { [key in K]: T[] } & { next_after_position: number | null };
 
 export const api = {
   listBatches: () => call<{ batches: Batch[]; total: number }>("/api/batches?limit=200"),
   getBatch: (id: string) => call<{ batch: Batch }>(`/api/batches/${id}`).then((r) => r.batch),
-  documents: (id: string) => call<{ documents: BatchDocument[] }>(`/api/batches/${id}/documents`).then((r) => r.documents),
-  /** One page of history after `afterSeq`, oldest first. */
-  history: (id: string, afterSeq = 0, limit = HISTORY_PAGE) =>
-    call<{ history: HistoryEntry[] }>(`/api/batches/${id}/history?after_seq=${afterSeq}&limit=${limit}`).then((r) => r.history),
-  results: (id: string) => call<{ results: Result[] }>(`/api/batches/${id}/results?format=json`).then((r) => r.results),
+  /** One page of documents in order, after position `after` (-1: from the start). */
+  documents: (id: string, after = -1, limit = PAGE) =>
+    call<Page<"documents", BatchDocument>>(`/api/batches/${id}/documents?after_position=${after}&limit=${limit}`),
+  /** The results of the same page of documents. */
+  results: (id: string, after = -1, limit = PAGE) =>
+    call<Page<"results", Result>>(`/api/batches/${id}/results?format=json&after_position=${after}&limit=${limit}`),
+  /** One page of history, newest first: the entries before `beforeSeq` (none: the latest). */
+  history: (id: string, beforeSeq?: number, limit = HISTORY_PAGE) =>
+    call<{ history: HistoryEntry[] }>(`/api/batches/${id}/history?limit=${limit}&before_seq=${beforeSeq ?? LATEST}`).then((r) => r.history),
   queue: () => call<Queue>("/api/queue"),
   reorder: (batchId: string, position: number) => call<Queue>("/api/queue/reorder", json({ batch_id: batchId, position })),
   act: (id: string, action: Action) =>

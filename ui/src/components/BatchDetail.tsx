@@ -1,9 +1,11 @@
 /**
  * One batch: where it stands, its documents and their results, and its history. Everything
- * refreshes on live messages about this batch. The results endpoint may not exist on an
- * older server; then the page says so and shows documents without results.
+ * refreshes on live messages about this batch. Documents, results and history are read one
+ * page at a time (a batch may hold 100,000 documents). The results endpoint may not exist on
+ * an older server; then the page says so and shows documents without results.
  */
-import { api, ApiError, resultsUrl, type Result } from "../api";
+import { useState } from "react";
+import { api, ApiError, HISTORY_PAGE as HISTORY_PAGE_SIZE, PAGE, resultsUrl, type Result } from "../api";
 import { useLiveData } from "../hooks";
 import { formatTime, plural } from "../format";
 import { navigate } from "../router";
@@ -13,12 +15,12 @@ import { HistoryTimeline } from "./HistoryTimeline";
 import { LoadError, Notice } from "./Notice";
 import { ProgressBar } from "./ProgressBar";
 import { StateBadge } from "./StateBadge";
-import { useHistory } from "./useHistory";
+import { Pager } from "./Pager";
 
 /** `null` when the server has no results endpoint (404 for the route, not the batch). */
-async function loadResults(id: string): Promise<Result[] | null> {
+async function loadResults(id: string, after: number): Promise<Result[] | null> {
   try {
-    return await api.results(id);
+    return (await api.results(id, after)).results;
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) return null;
     throw err;
@@ -28,9 +30,15 @@ async function loadResults(id: string): Promise<Result[] | null> {
 export function BatchDetail({ id }: { id: string }) {
   const about = (m: { batch_id: string }) => m.batch_id === id;
   const batch = useLiveData(`batch:${id}`, () => api.getBatch(id), about);
-  const documents = useLiveData(`documents:${id}`, () => api.documents(id), about);
-  const history = useHistory(id);
-  const results = useLiveData(`results:${id}`, () => loadResults(id), about);
+  // Where each page of documents starts: the last one is the page shown.
+  const [starts, setStarts] = useState<number[]>([-1]);
+  const after = starts[starts.length - 1]!;
+  const documents = useLiveData(`documents:${id}:${after}`, () => api.documents(id, after), about);
+  const results = useLiveData(`results:${id}:${after}`, () => loadResults(id, after), about);
+  // History newest first; each older page starts before the oldest entry of the one before.
+  const [befores, setBefores] = useState<(number | undefined)[]>([undefined]);
+  const before = befores[befores.length - 1];
+  const history = useLiveData(`history:${id}:${before ?? "latest"}`, () => api.history(id, before), about);
   const b = batch.data;
 
   if (batch.error?.status === 404) {
@@ -103,13 +111,35 @@ export function BatchDetail({ id }: { id: string }) {
         <h2>Documents</h2>
         {results.data === null && <p className="muted small">This server does not offer results yet; documents are shown without them.</p>}
         {documents.error && <LoadError error={documents.error} />}
-        {documents.data && <DocumentsTable documents={documents.data} results={results.data ?? null} />}
+        {documents.data && (
+          <>
+            <DocumentsTable documents={documents.data.documents} results={results.data ?? null} />
+            <Pager
+              testId="documents-pager"
+              label={`documents ${(starts.length - 1) * PAGE + 1}–${(starts.length - 1) * PAGE + documents.data.documents.length} of ${b.document_count}`}
+              previous={starts.length > 1 ? () => setStarts(starts.slice(0, -1)) : undefined}
+              next={documents.data.next_after_position !== null ? () => setStarts([...starts, documents.data!.next_after_position!]) : undefined}
+            />
+          </>
+        )}
       </div>
 
       <div className="card">
         <h2>History</h2>
         {history.error && <LoadError error={history.error} />}
-        {history.data && <HistoryTimeline entries={history.data} />}
+        {history.data && (
+          <>
+            <HistoryTimeline entries={[...history.data].reverse()} />
+            <Pager
+              testId="history-pager"
+              label={befores.length > 1 ? `older entries, page ${befores.length}` : "latest entries"}
+              previous={befores.length > 1 ? () => setBefores(befores.slice(0, -1)) : undefined}
+              previousLabel="Newer"
+              next={history.data.length === HISTORY_PAGE_SIZE && history.data[history.data.length - 1]!.seq > 1 ? () => setBefores([...befores, history.data![history.data!.length - 1]!.seq]) : undefined}
+              nextLabel="Older"
+            />
+          </>
+        )}
       </div>
     </section>
   );
