@@ -4,7 +4,7 @@
  * snapshot by the machine.
  */
 import type { Batch } from "./generated/prisma/client";
-import { NotFoundError } from "./errors";
+import { NotFoundError, UnavailableError } from "./errors";
 import { allowedActions, type StoredSnapshot } from "./machines/batch.transition";
 import { loadSnapshot } from "./stored-snapshot";
 import type { PrismaClient } from "./db";
@@ -267,12 +267,25 @@ export function createBatchQueries(prisma: PrismaClient) {
     }
   }
 
+  /** Resolves when PostgreSQL answers within `timeoutMs`; rejects with `UnavailableError` otherwise. */
+  async function ping(timeoutMs = 1000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new UnavailableError("The database")), timeoutMs);
+    });
+    try {
+      await Promise.race([prisma.$queryRaw`SELECT 1`, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async function assertBatch(id: string) {
     const n = await prisma.batch.count({ where: { id } });
     if (!n) throw new NotFoundError("Batch", id);
   }
 
-  return { getBatch, tenantOf, listBatches, getDocuments, getHistory, getPath, getQueue, getResults, iterateResults };
+  return { getBatch, tenantOf, listBatches, getDocuments, getHistory, getPath, getQueue, getResults, iterateResults, ping };
 }
 
 export type BatchQueries = ReturnType<typeof createBatchQueries>;

@@ -18,8 +18,14 @@ export const MIGRATIONS_DIR = path.join(__dirname, "..", "prisma", "migrations")
 // Any constant works; it only has to be the same in every process that migrates.
 const MIGRATION_LOCK_KEY = 727_100_001;
 
+/**
+ * Waiting for a pooled connection is bounded, so that an unreachable or saturated database
+ * answers a request with 503 `unavailable` instead of holding it open (pg waits forever by default).
+ */
+const CONNECT_TIMEOUT_MS = 10_000;
+
 export function createPrisma(connectionString: string, max = 10): PrismaClient {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString, max }) });
+  return new PrismaClient({ adapter: new PrismaPg({ connectionString, max, connectionTimeoutMillis: CONNECT_TIMEOUT_MS }) });
 }
 
 /** Creates the database named in the URL when it does not exist (connecting to `postgres` to do so). */

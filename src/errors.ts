@@ -117,3 +117,54 @@ export class NotReadyError extends AppError {
 
 /** An upload over a limit: answered 413 and the connection closed, so the rest of the body is never read. */
 export class UploadTooLargeError extends PayloadTooLargeError {}
+
+/** PostgreSQL (or another service Tranche cannot work without) cannot be reached: try again shortly. */
+export class UnavailableError extends AppError {
+  constructor(
+    what: string,
+    readonly retryAfterSeconds = 2,
+  ) {
+    super("unavailable", 503, `${what} is unavailable; try again in a few seconds`, { retry_after: retryAfterSeconds });
+  }
+}
+
+// What a lost or refused database connection looks like, at each layer it may surface from:
+// Prisma's codes, the pg driver adapter's kinds, PostgreSQL's SQLSTATEs, socket errnos, and
+// the pg driver's own messages (which carry no code).
+const PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
+const ADAPTER_KINDS = new Set(["DatabaseNotReachable", "ConnectionClosed", "SocketTimeout", "TooManyConnections"]);
+// 08xxx connection exception, 57P01-57P03 admin/crash shutdown and "cannot connect now", 53300 too many connections.
+const SQLSTATE = /^(08[0-9A-Z]{3}|57P0[1-3]|53300)$/;
+const ERRNOS = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ENOTFOUND"]);
+const MESSAGES =
+  /Connection terminated|connection error and is not queryable|timeout exceeded when trying to connect|Can't reach database server|Server has closed the connection|the database system is (starting up|shutting down|in recovery|not yet accepting connections)|terminating connection due to (administrator command|crash of another server process)|Client was closed and is not queryable/i;
+
+/** Whether `err` (or anything it wraps) says the database could not be reached or dropped the connection. */
+export function isConnectionError(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  const pending: unknown[] = [err];
+  while (pending.length && seen.size < 16) {
+    const e = pending.pop();
+    if (!e || typeof e !== "object" || seen.has(e)) continue;
+    seen.add(e);
+    const { code, kind, message, cause, meta, errno } = e as {
+      code?: unknown;
+      kind?: unknown;
+      message?: unknown;
+      cause?: unknown;
+      meta?: { driverAdapterError?: unknown };
+      errno?: unknown;
+    };
+    if (typeof code === "string" && (PRISMA_CODES.has(code) || SQLSTATE.test(code) || ERRNOS.has(code))) return true;
+    if (typeof errno === "string" && ERRNOS.has(errno)) return true;
+    if (typeof kind === "string" && ADAPTER_KINDS.has(kind)) return true;
+    if (typeof message === "string" && MESSAGES.test(message)) return true;
+    pending.push(cause, meta?.driverAdapterError);
+  }
+  return false;
+}
+
+/** The 503 a database connection error becomes; any other error is returned as it is. */
+export function asUnavailable(err: unknown): unknown {
+  return !(err instanceof AppError) && isConnectionError(err) ? new UnavailableError("The database") : err;
+}

@@ -75,7 +75,10 @@ async function main(role: Role) {
     await ensureUiBuilt(UI_DIST, logger);
     const keys = createKeyStore({ prisma });
     const stopListening = await keys.listen(config.DATABASE_URL, logger);
-    const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+    // Fails at once while Redis is away (the limit then lets requests through) instead of
+    // queueing the command and holding every request until Redis returns.
+    const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    redis.on("error", (err) => logger.debug({ err }, "Redis connection error (rate limit)"));
     const auth = createAuth({ mode, keys });
     const ops = createOpsRouter({ metrics, readiness, metricsGuard: [auth.identify, auth.loopbackOrRole("admin")] });
     const app = createTrancheApp({
@@ -89,6 +92,7 @@ async function main(role: Role) {
       redis,
       allowedHosts: config.ALLOWED_HOSTS ?? defaultAllowedHosts(config.HOST),
       ops,
+      redisReady: background.redisReady,
     });
     const server = await listen(app, config.PORT);
     const url = `http://${config.HOST}:${config.PORT}`;

@@ -4,7 +4,7 @@
  * error is never a 500). Anything else is a bug: logged with the request id, answered 500.
  */
 import type { ErrorRequestHandler } from "express";
-import { AppError, UploadTooLargeError } from "../errors";
+import { AppError, asUnavailable, UnavailableError, UploadTooLargeError } from "../errors";
 import type { Logger } from "../logger";
 import { requestIdOf } from "./request-id";
 
@@ -57,7 +57,9 @@ function clientError(e: HttpishError): { status: number; code: string; error: st
 }
 
 export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (err: unknown, req, res, _next) => {
+  return (thrown: unknown, req, res, _next) => {
+    // A lost database is not a bug: the client is told to come back (503 with Retry-After).
+    const err = asUnavailable(thrown);
     const requestId = requestIdOf(res);
     const answer =
       err instanceof AppError
@@ -67,6 +69,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
             return c && { status: c.status, body: { success: false, code: c.code, error: c.error } };
           })();
     if (answer && answer.status < 500) logger.debug({ requestId, method: req.method, url: req.originalUrl, status: answer.status, code: answer.body.code }, "request refused");
+    else if (err instanceof UnavailableError) logger.warn({ err: thrown, requestId, method: req.method, url: req.originalUrl }, "answered 503: the database is unavailable");
     else logger.error({ err, requestId, method: req.method, url: req.originalUrl }, "unhandled error");
     // A stream (results, live events) that fails midway cannot change its status any more.
     if (res.headersSent) {
@@ -81,6 +84,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
         setTimeout(() => req.socket.destroy(), 2000).unref();
       });
     }
+    if (err instanceof UnavailableError) res.set("Retry-After", String(err.retryAfterSeconds));
     if (answer) res.status(answer.status).json(answer.body);
     else res.status(500).json({ success: false, code: "internal_error", error: "Internal server error", request_id: requestId });
   };

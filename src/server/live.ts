@@ -8,6 +8,9 @@
  *
  * A client sees only the changes of its own tenant's batches (an admin sees all): each
  * announcement names the batch's tenant.
+ *
+ * When this process loses its LISTEN connection (PostgreSQL restarted), it listens again and
+ * sends its clients the current state of every batch changed meanwhile, so open streams miss nothing.
  */
 import { Router, type Response } from "express";
 import { Client } from "pg";
@@ -26,31 +29,89 @@ export interface LiveStreamDeps {
   logger: Logger;
   /** Comment lines sent this often keep proxies from closing idle streams. */
   heartbeatMs?: number;
+  /** Wait between attempts to listen again after the connection was lost. */
+  reconnectMs?: number;
 }
 
-export async function createLiveStream({ databaseUrl, prisma, logger, heartbeatMs = 15_000 }: LiveStreamDeps) {
+export async function createLiveStream({ databaseUrl, prisma, logger, heartbeatMs = 15_000, reconnectMs = 500 }: LiveStreamDeps) {
   /** Each open stream and the tenant it is confined to (undefined: every tenant). */
   const clients = new Map<Response, string | undefined>();
-  const listener = new Client({ connectionString: databaseUrl });
+  let listener: Client | null = null;
   let closed = false;
+  /** Commit time of the newest change delivered; a reconnect catches up from there. */
+  let lastAt = Date.now();
 
   const send = (res: Response, change: BatchChange) => {
     const { tenant: _tenant, ...shown } = change;
     res.write(`id: ${change.at}\nevent: batch\ndata: ${JSON.stringify(shown)}\n\n`);
   };
+  const broadcast = (change: BatchChange) => {
+    lastAt = Math.max(lastAt, change.at);
+    // An announcement without a tenant goes only to streams that see every tenant.
+    for (const [res, scope] of clients) if (scope === undefined || scope === change.tenant) send(res, change);
+  };
+
+  /** The current state of every batch (of `tenant`, when given) changed after `since` (ms), oldest first. */
+  async function changedSince(since: number, tenant?: string): Promise<BatchChange[]> {
+    const rows = await prisma.batch.findMany({
+      where: { updatedAt: { gt: new Date(since) }, ...(tenant !== undefined ? { tenant } : {}) },
+      orderBy: { updatedAt: "asc" },
+      select: { id: true, version: true, status: true, substate: true, updatedAt: true, tenant: true },
+    });
+    return rows.map((b) => ({
+      batch_id: b.id,
+      version: b.version,
+      status: b.status as BatchChange["status"],
+      substate: b.substate as BatchChange["substate"],
+      deleted: false,
+      at: b.updatedAt.getTime(),
+      tenant: b.tenant,
+    }));
+  }
 
   async function listen() {
-    await listener.connect();
-    listener.on("notification", (msg) => {
+    const client = new Client({ connectionString: databaseUrl });
+    // A lost connection (PostgreSQL restarted) is replaced; LISTEN does not survive it.
+    client.on("error", (err) => {
+      if (!closed) logger.warn({ err }, "live stream lost its PostgreSQL connection; listening again");
+      lost(client);
+    });
+    client.on("end", () => lost(client));
+    client.on("notification", (msg) => {
       if (msg.channel !== BATCH_CHANNEL || !msg.payload) return;
-      const change = JSON.parse(msg.payload) as BatchChange;
-      // An announcement without a tenant goes only to streams that see every tenant.
-      for (const [res, scope] of clients) if (scope === undefined || scope === change.tenant) send(res, change);
+      broadcast(JSON.parse(msg.payload) as BatchChange);
     });
-    listener.on("error", (err) => {
-      if (!closed) logger.error({ err }, "live stream lost its PostgreSQL connection");
-    });
-    await listener.query(`LISTEN ${BATCH_CHANNEL}`);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${BATCH_CHANNEL}`);
+    } catch (err) {
+      client.removeAllListeners("end");
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    listener = client;
+  }
+
+  let relistening = false;
+  function lost(client: Client) {
+    if (closed || listener !== client || relistening) return;
+    listener = null;
+    relistening = true;
+    void client.end().catch(() => undefined);
+    const since = lastAt;
+    const retry = async () => {
+      if (closed) return;
+      try {
+        await listen();
+        // Changes committed while nobody listened were never delivered: send their current state.
+        for (const change of await changedSince(since - 1)) broadcast(change);
+        relistening = false;
+        logger.info("live stream listening again");
+      } catch {
+        setTimeout(() => void retry(), reconnectMs);
+      }
+    };
+    setTimeout(() => void retry(), reconnectMs);
   }
   await listen();
 
@@ -68,14 +129,7 @@ export async function createLiveStream({ databaseUrl, prisma, logger, heartbeatM
     res.write("retry: 2000\n\n");
     const lastId = Number(req.get("last-event-id"));
     if (Number.isFinite(lastId) && lastId > 0) {
-      const missed = await prisma.batch.findMany({
-        where: { updatedAt: { gt: new Date(lastId) }, ...(scope !== undefined ? { tenant: scope } : {}) },
-        orderBy: { updatedAt: "asc" },
-        select: { id: true, version: true, status: true, substate: true, updatedAt: true },
-      });
-      for (const b of missed) {
-        send(res, { batch_id: b.id, version: b.version, status: b.status as BatchChange["status"], substate: b.substate as BatchChange["substate"], deleted: false, at: b.updatedAt.getTime() });
-      }
+      for (const change of await changedSince(lastId, scope)) send(res, change);
     }
     clients.set(res, scope);
     req.on("close", () => clients.delete(res));
@@ -88,7 +142,7 @@ export async function createLiveStream({ databaseUrl, prisma, logger, heartbeatM
       clearInterval(heartbeat);
       for (const res of clients.keys()) res.end();
       clients.clear();
-      await listener.end();
+      await listener?.end();
     },
   };
 }

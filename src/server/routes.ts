@@ -41,6 +41,8 @@ export interface RoutesDeps {
     | "MAX_ARCHIVE_DOCUMENTS"
     | "MAX_ARCHIVE_BYTES"
   >;
+  /** Whether Redis answers now; health reports it when given. */
+  redisReady?: () => boolean;
 }
 
 /** The per-action routes of the seeds and the action each stands for. */
@@ -86,7 +88,7 @@ function caller(res: Response): Principal {
   return p;
 }
 
-export function createApiRouter({ service, queries, uploads, config }: RoutesDeps): Router {
+export function createApiRouter({ service, queries, uploads, config, redisReady }: RoutesDeps): Router {
   const router = Router();
   const uploadLimit = parseBytes(config.UPLOAD_LIMIT);
   const archiveLimits = { documents: config.MAX_ARCHIVE_DOCUMENTS, documentBytes: config.MAX_DOCUMENT_BYTES, totalBytes: parseBytes(config.MAX_ARCHIVE_BYTES) };
@@ -283,8 +285,12 @@ export function createApiRouter({ service, queries, uploads, config }: RoutesDep
     res.json({ success: true, ...(await queries.getQueue(config.MAX_RUNNING_BATCHES, tenantScope(caller(res)))) });
   });
 
-  router.get("/health", (_req, res) => {
-    res.json({ success: true, status: "ok" });
+  // Honest: 503 `unavailable` when PostgreSQL does not answer (every batch route would fail);
+  // "degraded" when only Redis is away (actions are still accepted, work waits in the outbox).
+  router.get("/health", async (_req, res) => {
+    await queries.ping();
+    const redis = redisReady ? (redisReady() ? "ok" : "missing") : undefined;
+    res.json({ success: true, status: redis === "missing" ? "degraded" : "ok", database: "ok", ...(redis ? { redis } : {}) });
   });
 
   return router;

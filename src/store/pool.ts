@@ -6,7 +6,8 @@ import type { Logger } from "../logger";
 export type Sql = Pick<PoolClient, "query">;
 
 export function createPool(connectionString: string, max: number, logger: Logger): Pool {
-  const pool = new Pool({ connectionString, max });
+  // Waiting for a connection is bounded so that an unreachable database answers 503, not never.
+  const pool = new Pool({ connectionString, max, connectionTimeoutMillis: 10_000 });
   // An idle client whose server went away (a restart, a dropped test database) must not
   // crash the process: the next checkout gets a new connection.
   pool.on("error", (err) => logger.warn({ err }, "idle PostgreSQL connection lost"));

@@ -12,6 +12,7 @@ import type { Logger } from "../logger";
 import type { ProviderUsageSample } from "../metrics";
 import { costOf, priceFor, type ModelInfo, type PriceTable } from "../pricing";
 import type { AnalysisInput } from "../server/http-schemas";
+import type { Availability } from "./availability";
 import { isLastAttempt } from "./jobs";
 import { addUsage, AuthenticationError, NO_USAGE, ProviderError, type Provider, type ProviderUsage } from "./providers/provider";
 import type { AnalysisJob } from "./queues";
@@ -20,6 +21,8 @@ export interface AnalysisDeps {
   prisma: PrismaClient;
   service: BatchService;
   logger: Logger;
+  /** Database steps wait out an outage through it instead of failing the job. */
+  availability: Availability;
   /** The provider for a batch's analysis definition (its `provider` field may pick one). */
   providerFor(analysis: BatchAnalysis): Provider;
   /** Prices and context windows of the models. */
@@ -42,21 +45,28 @@ function usageReport(usage: ProviderUsage, model: ModelInfo, billed: boolean) {
   };
 }
 
-export function createAnalysisProcessor({ prisma, service, logger, providerFor, prices, onUsage }: AnalysisDeps) {
+export function createAnalysisProcessor({ prisma, service, logger, availability, providerFor, prices, onUsage }: AnalysisDeps) {
+  // Every step that reads or reports waits out a database outage (a report is safe to repeat),
+  // so an outage neither burns the job's attempts nor repeats a provider call already answered.
+  const { untilSaved } = availability;
+  const report = (r: Parameters<BatchService["report"]>[0]) => untilSaved(() => service.report(r));
+  const deliver = (r: Parameters<BatchService["deliver"]>[0]) => untilSaved(() => service.deliver(r));
   const unpriced = new Set<string>();
   return async (job: Job<AnalysisJob>, _token?: string, signal?: AbortSignal): Promise<string> => {
     const { batchId, runId, taskId } = job.data;
     const log = logger.child({ batchId, taskId, jobId: job.id });
-    const start = await service.report({ type: "TASK_STARTED", batchId, runId, taskId });
+    const start = await report({ type: "TASK_STARTED", batchId, runId, taskId });
     if (start.outcome !== "accepted") {
       // The batch is paused, cancelled or failed, or the task is done: hand the job back.
-      if (start.outcome === "ignored") await service.deliver({ type: "JOBS_WITHDRAWN", batchId, runId, kind: "analysis", ids: [taskId] });
+      if (start.outcome === "ignored") await deliver({ type: "JOBS_WITHDRAWN", batchId, runId, kind: "analysis", ids: [taskId] });
       return `not started: ${start.reason ?? start.outcome}`;
     }
-    const task = await prisma.task.findUnique({
-      where: { id: taskId },
-      select: { document: { select: { name: true, chunks: true } }, batch: { select: { analysis: true } } },
-    });
+    const task = await untilSaved(() =>
+      prisma.task.findUnique({
+        where: { id: taskId },
+        select: { document: { select: { name: true, chunks: true } }, batch: { select: { analysis: true } } },
+      }),
+    );
     if (!task) return "skipped: task deleted";
     const analysis = task.batch.analysis as unknown as BatchAnalysis;
     const provider = providerFor(analysis);
@@ -84,7 +94,7 @@ export function createAnalysisProcessor({ prisma, service, logger, providerFor, 
       });
       const usage = usageReport(addUsage(job.data.spent ?? NO_USAGE, result), model, provider.billed);
       onUsage?.({ provider: result.provider, model: result.model, ...usage });
-      await service.deliver({
+      await deliver({
         type: "TASK_COMPLETED",
         batchId,
         runId,
@@ -99,7 +109,7 @@ export function createAnalysisProcessor({ prisma, service, logger, providerFor, 
       if (signal?.aborted) {
         // Aborted because the batch was cancelled or failed: the task did not run to an
         // answer, so it is handed back (and counted cancelled), not failed.
-        await service.deliver({ type: "JOBS_WITHDRAWN", batchId, runId, kind: "analysis", ids: [taskId] });
+        await deliver({ type: "JOBS_WITHDRAWN", batchId, runId, kind: "analysis", ids: [taskId] });
         return "aborted";
       }
       const latencyMs = Math.round(performance.now() - started);
@@ -107,7 +117,7 @@ export function createAnalysisProcessor({ prisma, service, logger, providerFor, 
       if (err instanceof AuthenticationError) {
         // Bad credentials fail every task alike: fail the batch once, clearly.
         log.error({ err }, "provider rejected the credentials");
-        await service.deliver({ type: "FATAL_ERROR", batchId, runId, error: `${provider.name}: ${error}` });
+        await deliver({ type: "FATAL_ERROR", batchId, runId, error: `${provider.name}: ${error}` });
       } else if ((err instanceof ProviderError ? err.retryable : true) && !isLastAttempt(job)) {
         // Worth another go later: BullMQ runs the job again after a backoff, and what this run
         // billed (answered re-asks, map-reduce steps) still counts for the task.
@@ -119,7 +129,7 @@ export function createAnalysisProcessor({ prisma, service, logger, providerFor, 
       log.warn({ err }, "task failed");
       const spent = usageReport(addUsage(job.data.spent ?? NO_USAGE, err instanceof ProviderError && err.usage ? err.usage : NO_USAGE), model, provider.billed);
       onUsage?.({ provider: provider.name, model: model.model, ...spent });
-      await service.deliver({
+      await deliver({
         type: "TASK_FAILED",
         batchId,
         runId,

@@ -13,6 +13,7 @@ import type { Logger } from "../logger";
 import type { Metrics } from "../metrics";
 import { observeDatabase, observeEngine, observeQueues } from "../metrics-sources";
 import { createAnalysisProcessor, type BatchAnalysis } from "./analysis.worker";
+import { createAvailability } from "./availability";
 import { createEffectsRelay } from "./effects-relay";
 import { loadPriceTable } from "../pricing";
 import { createRateLimiter, selectProvider, type Provider } from "./providers";
@@ -60,12 +61,19 @@ export interface BackgroundDeps {
 export async function startBackground({ prisma, engine, config, logger, runWorkers, metrics }: BackgroundDeps) {
   // First, so that a bad price file stops the process before it opens anything.
   const prices = runWorkers ? loadPriceTable(config.LLM_PRICES_FILE) : undefined;
+  // Workers block on Redis and must wait for it however long it is gone (BullMQ needs
+  // maxRetriesPerRequest: null there). Everything else (the relay, the reconciler, the
+  // dashboard, readiness) talks to Redis through `producer`, which fails at once while Redis
+  // is away instead of queueing commands forever: the outbox keeps the work meanwhile.
   const redisOptions = { maxRetriesPerRequest: null, lazyConnect: false } as const;
   const connection = new Redis(config.REDIS_URL, redisOptions);
   const subscriber = new Redis(config.REDIS_URL, redisOptions);
-  const queues = createQueues(connection, config.QUEUE_PREFIX);
+  const producer = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
+  const redisError = (err: Error) => logger.debug({ err }, "Redis connection error");
+  for (const r of [connection, subscriber, producer]) r.on("error", redisError);
+  const queues = createQueues(producer, config.QUEUE_PREFIX, redisError);
   const abortChannel = `${config.QUEUE_PREFIX}:abort`;
-  const withdraw = createWithdrawer({ prisma, queues, service: engine.service, logger: logger.child({ component: "withdraw" }), publisher: connection, abortChannel });
+  const withdraw = createWithdrawer({ prisma, queues, service: engine.service, logger: logger.child({ component: "withdraw" }), publisher: producer, abortChannel });
   const relay = createEffectsRelay({ pool: engine.store.pool, queues, withdraw, logger: logger.child({ component: "relay" }) });
   const reconciler = createReconciler({ prisma, queues, service: engine.service, relay, logger: logger.child({ component: "reconciler" }) });
   const reconcile = async () => {
@@ -76,12 +84,30 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
     ? [observeEngine(metrics, engine), observeDatabase(metrics, prisma, logger), observeQueues(metrics, queues.all, logger)]
     : [];
 
-  const kick = () => relay.drain().catch((err: unknown) => logger.error({ err }, "effects relay failed"));
+  const workers: Worker[] = [];
+  const availability = createAvailability({
+    probe: () => prisma.$queryRaw`SELECT 1`,
+    logger: logger.child({ component: "availability" }),
+    probeIntervalMs: Math.min(1000, config.EFFECTS_SWEEP_MS),
+    // Taking jobs that cannot report would only burn their attempts.
+    onDown: () => {
+      for (const w of workers) void w.pause(true).catch((err: unknown) => logger.warn({ err }, "pausing a worker failed"));
+    },
+    onUp: () => {
+      for (const w of workers) void w.resume();
+    },
+  });
+  /** Logs a failed background step, quietly when it failed because PostgreSQL or Redis is away. */
+  const failed = (what: string) => (err: unknown) => {
+    if (availability.noticed(err) || producer.status !== "ready") logger.debug({ err }, `${what} failed while a service is unavailable`);
+    else logger.error({ err }, `${what} failed`);
+  };
+
+  const kick = () => relay.drain().catch(failed("effects relay"));
   const unsubscribe = engine.onCommit((commit) => {
     if (commit.outboxIds.length) void kick();
   });
 
-  const workers: Worker[] = [];
   if (runWorkers) {
     const limiter = createRateLimiter({
       redis: connection,
@@ -114,6 +140,7 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
           prisma,
           service: engine.service,
           logger: logger.child({ component: "staging" }),
+          availability,
           chunking: { maxTokens: config.CHUNK_MAX_TOKENS, overlapTokens: config.CHUNK_OVERLAP_TOKENS },
         }),
         { ...common, concurrency: config.STAGING_CONCURRENCY },
@@ -124,6 +151,7 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
           prisma,
           service: engine.service,
           logger: logger.child({ component: "analysis" }),
+          availability,
           providerFor,
           prices: prices!,
           ...(metrics && { onUsage: (u) => metrics.providerUsage(u) }),
@@ -143,16 +171,28 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
   const timers = [
     setInterval(() => void kick(), config.EFFECTS_SWEEP_MS),
     setInterval(() => {
-      engine.service.sweepInbox().catch((err: unknown) => logger.error({ err }, "inbox sweep failed"));
+      if (!availability.isDown()) engine.service.sweepInbox().catch(failed("inbox sweep"));
     }, config.EFFECTS_SWEEP_MS),
     setInterval(() => {
-      reconcile().catch((err: unknown) => logger.error({ err }, "reconcile failed"));
+      if (!availability.isDown()) reconcile().catch(failed("reconcile"));
     }, config.RECONCILE_INTERVAL_MS),
     setInterval(() => {
-      relay.prune().catch((err: unknown) => logger.error({ err }, "pruning the outbox failed"));
+      relay.prune().catch(failed("pruning the outbox"));
     }, 3_600_000),
   ];
-  await reconcile();
+  // The first reconcile repairs what a crash left; a Redis that is down now is repaired by a later one.
+  if (producer.status !== "ready") {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        producer.off("ready", done);
+        resolve();
+      };
+      const timer = setTimeout(done, 10_000);
+      producer.once("ready", done);
+    });
+  }
+  await reconcile().catch(failed("the first reconcile"));
 
   return {
     /** The Redis connection the queues use (readiness asks it). */
@@ -160,14 +200,18 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
     queues,
     relay,
     reconciler,
+    availability,
+    /** Whether Redis answers now, for readiness. */
+    redisReady: () => producer.status === "ready",
     async close() {
       for (const t of timers) clearInterval(t);
       unsubscribe();
       for (const off of unobserve) off();
+      availability.close();
       await Promise.all(workers.map((w) => w.close()));
-      await relay.drain().catch((err: unknown) => logger.error({ err }, "final outbox flush failed"));
+      await relay.drain().catch(failed("final outbox flush"));
       await queues.close();
-      await Promise.all([connection.quit(), subscriber.quit()]);
+      await Promise.all([connection, subscriber, producer].map((r) => r.quit().catch(() => r.disconnect())));
     },
   };
 }

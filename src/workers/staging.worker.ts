@@ -11,6 +11,7 @@ import type { PrismaClient } from "../db";
 import type { Logger } from "../logger";
 import { chunkText } from "./chunk";
 import { ExtractionError, extractText } from "./extract";
+import type { Availability } from "./availability";
 import { isLastAttempt } from "./jobs";
 import type { StagingJob } from "./queues";
 
@@ -18,23 +19,32 @@ export interface StagingDeps {
   prisma: PrismaClient;
   service: BatchService;
   logger: Logger;
+  /** Database steps wait out an outage through it instead of failing the job. */
+  availability: Availability;
   chunking: { maxTokens: number; overlapTokens: number };
 }
 
-export function createStagingProcessor({ prisma, service, logger, chunking }: StagingDeps) {
+export function createStagingProcessor({ prisma, service, logger, availability, chunking }: StagingDeps) {
+  // Every step that reads or reports waits out a database outage (a report is safe to repeat),
+  // so an outage neither burns the job's attempts nor repeats a provider call already answered.
+  const { untilSaved } = availability;
+  const report = (r: Parameters<BatchService["report"]>[0]) => untilSaved(() => service.report(r));
+  const deliver = (r: Parameters<BatchService["deliver"]>[0]) => untilSaved(() => service.deliver(r));
   return async (job: Job<StagingJob>): Promise<string> => {
     const { batchId, runId, documentId } = job.data;
     const log = logger.child({ batchId, documentId, jobId: job.id });
-    const doc = await prisma.document.findUnique({
-      where: { id: documentId },
-      select: { name: true, mimeType: true, content: true, stageRunId: true, stageStatus: true },
-    });
+    const doc = await untilSaved(() =>
+      prisma.document.findUnique({
+        where: { id: documentId },
+        select: { name: true, mimeType: true, content: true, stageRunId: true, stageStatus: true },
+      }),
+    );
     // A job of an older run, of a deleted batch, or already reported: nothing to do.
     if (!doc || doc.stageRunId !== runId || doc.stageStatus !== "running") return "skipped";
     try {
       const text = await extractText(Buffer.from(doc.content), doc.mimeType, doc.name);
       const chunks = chunkText(text, chunking);
-      await service.deliver({
+      await deliver({
         type: "DOCUMENT_STAGED",
         batchId,
         runId,
@@ -50,7 +60,7 @@ export function createStagingProcessor({ prisma, service, logger, chunking }: St
       if (!(err instanceof ExtractionError) && !isLastAttempt(job)) throw err;
       const error = err instanceof Error ? err.message : String(err);
       log.warn({ err }, "staging failed");
-      await service.deliver({ type: "DOCUMENT_STAGE_FAILED", batchId, runId, documentId, error });
+      await deliver({ type: "DOCUMENT_STAGE_FAILED", batchId, runId, documentId, error });
       return "reported";
     }
   };

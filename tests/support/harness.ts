@@ -27,8 +27,10 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(options: { maxRunningBatches?: number; bodyLimit?: string } & Partial<EngineDeps> = {}): Promise<Harness> {
-  const db = await createTestDatabase();
+export async function createHarness(
+  options: { maxRunningBatches?: number; bodyLimit?: string; database?: TestDatabase } & Partial<EngineDeps> = {},
+): Promise<Harness> {
+  const db = options.database ?? (await createTestDatabase());
   const maxRunningBatches = options.maxRunningBatches ?? testConfig.MAX_RUNNING_BATCHES;
   const engines: ReturnType<typeof createEngine>[] = [];
   const track = (e: ReturnType<typeof createEngine>) => (engines.push(e), e);

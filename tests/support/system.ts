@@ -11,6 +11,7 @@ import { loadConfig } from "../../src/config";
 import type { Metrics } from "../../src/metrics";
 import { startBackground, type Background } from "../../src/workers";
 import { startFakeOpenAI, type FakeBehaviour, type FakeOpenAI } from "./fake-llm";
+import type { TestDatabase } from "./db";
 import { createHarness, testLogger, type Harness } from "./harness";
 import { redisUrl } from "./urls";
 
@@ -22,6 +23,8 @@ export interface SystemOptions {
   env?: Record<string, string>;
   /** Feed these metrics from the engine, queues, reconciler and provider calls, as a real process does. */
   metrics?: Metrics;
+  /** A database of its own (e.g. on a private PostgreSQL) instead of a clone of the template. */
+  database?: TestDatabase;
 }
 
 export interface TestSystem extends Harness {
@@ -37,7 +40,7 @@ export interface TestSystem extends Harness {
 
 export async function createSystem(options: SystemOptions = {}): Promise<TestSystem> {
   const fake = await startFakeOpenAI(options.fake ?? {});
-  const h = await createHarness({ maxRunningBatches: options.maxRunningBatches ?? 1 });
+  const h = await createHarness({ maxRunningBatches: options.maxRunningBatches ?? 1, database: options.database });
   const prefix = `tt${randomBytes(4).toString("hex")}`;
   const env: Record<string, string> = {
     DATABASE_URL: h.db.url,
