@@ -54,10 +54,12 @@ export interface Queues {
   close(): Promise<void>;
 }
 
-export function createQueues(connection: ConnectionOptions, prefix: string): Queues {
+/** `onError`: a queue's connection errors (Redis away), which BullMQ would otherwise print to the console. */
+export function createQueues(connection: ConnectionOptions, prefix: string, onError?: (err: Error) => void): Queues {
   const staging = new Queue<StagingJob>(QUEUE_NAMES.staging, { connection, prefix, defaultJobOptions });
   const analysis = new Queue<AnalysisJob>(QUEUE_NAMES.analysis, { connection, prefix, defaultJobOptions });
   const all = [staging, analysis] as Queue[];
+  if (onError) for (const q of all) q.on("error", onError);
   return {
     staging,
     analysis,
