@@ -10,6 +10,12 @@ export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) =>
   for (let attempt = 1; ; attempt++) {
     const client = await pool.connect();
     let broken = false;
+    // A connection that dies while checked out (PostgreSQL restarted) emits "error" on the
+    // client; unheard, it would crash the process. The statement in flight fails anyway.
+    const lost = () => {
+      broken = true;
+    };
+    client.on("error", lost);
     try {
       await client.query("BEGIN");
       const result = await work(client);
@@ -27,6 +33,7 @@ export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) =>
       }
       throw err;
     } finally {
+      client.off("error", lost);
       client.release(broken);
     }
   }

@@ -28,7 +28,6 @@ export function createStagingProcessor({ prisma, service, logger, availability, 
   // Every step that reads or reports waits out a database outage (a report is safe to repeat),
   // so an outage neither burns the job's attempts nor repeats a provider call already answered.
   const { untilSaved } = availability;
-  const report = (r: Parameters<BatchService["report"]>[0]) => untilSaved(() => service.report(r));
   const deliver = (r: Parameters<BatchService["deliver"]>[0]) => untilSaved(() => service.deliver(r));
   return async (job: Job<StagingJob>): Promise<string> => {
     const { batchId, runId, documentId } = job.data;
