@@ -51,7 +51,7 @@ test("503 while it is down, then the batch completes by itself with every task o
     expect(a.retryAfter).toMatch(/^\d+$/);
   }
   const slowest = Math.max(...answers.map((a) => a.ms));
-  expect(slowest).toBeLessThan(2000);
+  expect(slowest).toBeLessThan(5000);
   // Nothing was failed for want of a database: the workers waited.
   const failedJobs = await s.background.queues.analysis.getJobCounts("failed");
   expect(failedJobs.failed).toBe(0);

@@ -49,7 +49,7 @@ test("actions are accepted while Redis is gone, and the batch completes once it 
   const read = await timed(`/api/batches/${id}`);
   expect(read.status).toBe(200);
   const slowest = Math.max(pause.ms, resume.ms, read.ms, health.ms);
-  expect(slowest).toBeLessThan(2000);
+  expect(slowest).toBeLessThan(5000);
   // The work those actions asked for waits in the outbox.
   await new Promise((r) => setTimeout(r, 1000));
   expect(await s.db.prisma.effect.count({ where: { batchId: id, status: "pending" } })).toBeGreaterThan(0);
