@@ -75,9 +75,10 @@ async function main(role: Role) {
     await ensureUiBuilt(UI_DIST, logger);
     const keys = createKeyStore({ prisma });
     const stopListening = await keys.listen(config.DATABASE_URL, logger);
-    // Fails at once while Redis is away (the limit then lets requests through) instead of
-    // queueing the command and holding every request until Redis returns.
-    const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    // While Redis is away a count fails within a second (the limit then lets requests through)
+    // instead of holding every request until Redis returns; commands sent before it first
+    // connects still wait for it, so the limit's script is loaded at start.
+    const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, commandTimeout: 1000 });
     redis.on("error", (err) => logger.debug({ err }, "Redis connection error (rate limit)"));
     const auth = createAuth({ mode, keys });
     const ops = createOpsRouter({ metrics, readiness, metricsGuard: [auth.identify, auth.loopbackOrRole("admin")] });
