@@ -32,6 +32,8 @@ beforeAll(async () => {
     QUEUE_PREFIX: `tk${randomBytes(4).toString("hex")}`,
     LOG_LEVEL: "info",
     PORT: "0",
+    // Two processes on the shared PostgreSQL, restarted over and over: keep their pools small.
+    DATABASE_POOL_SIZE: "3",
     HOST: "127.0.0.1",
     DISPATCH_WINDOW: "6",
     JOB_LOCK_MS: "1000",
@@ -56,8 +58,15 @@ afterAll(async () => {
   await h?.close();
 });
 
-/** Starts `src/main.ts <role>` and resolves once it says it is up (its log line). */
-function start(role: Role): Promise<ChildProcess> {
+interface Proc {
+  child: ChildProcess;
+  /** Set once it said it is up (its log line). */
+  up: boolean;
+  ready: Promise<void>;
+}
+
+/** Starts `src/main.ts <role>`; `ready` resolves once it says it is up. */
+function launch(role: Role): Proc {
   // tsx as a loader, not its CLI, so that SIGKILL hits the program itself.
   const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src", "main.ts"), role], {
     cwd: ROOT,
@@ -66,20 +75,22 @@ function start(role: Role): Promise<ChildProcess> {
   });
   children.add(child);
   child.on("exit", () => children.delete(child));
-  const ready = role === "all" ? "Tranche is listening" : "Tranche worker is running";
-  return new Promise((resolve, reject) => {
+  const marker = role === "all" ? "Tranche is listening" : "Tranche worker is running";
+  const proc: Proc = { child, up: false, ready: Promise.resolve() };
+  proc.ready = new Promise((resolve, reject) => {
     let seen = "";
     const onData = (chunk: Buffer) => {
       seen = (seen + chunk.toString()).slice(-4096);
-      if (seen.includes(ready)) {
-        child.stdout!.off("data", onData);
-        child.stdout!.resume();
-        resolve(child);
-      }
+      if (!seen.includes(marker)) return;
+      child.stdout!.off("data", onData);
+      child.stdout!.resume();
+      proc.up = true;
+      resolve();
     };
     child.stdout!.on("data", onData);
     child.once("exit", (code, signal) => reject(new Error(`${role} exited (${code ?? signal}) before it was up`)));
   });
+  return proc;
 }
 
 function kill(child: ChildProcess): Promise<void> {
@@ -93,7 +104,8 @@ function kill(child: ChildProcess): Promise<void> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test(`${KILLS} SIGKILLs of the all-in-one and a worker mid-batch break no invariant`, async () => {
-  const procs: Record<Role, ChildProcess> = { all: await start("all"), worker: await start("worker") };
+  const procs: Record<Role, Proc> = { all: launch("all"), worker: launch("worker") };
+  await Promise.all([procs.all.ready, procs.worker.ready]);
   const id = await uploadBatch(h as unknown as TestSystem, { texts: N });
   await h.engine.service.requestStateChange(id, "stage");
   let kills = 0;
@@ -109,13 +121,22 @@ test(`${KILLS} SIGKILLs of the all-in-one and a worker mid-batch break no invari
     } else if (b.status === "STAGED") {
       await h.engine.service.requestStateChange(id, "run");
     }
-    await sleep(150 + Math.random() * 1200);
-    const role: Role = Math.random() < 0.5 ? "all" : "worker";
-    await kill(procs[role]);
+    await sleep(300 + Math.random() * 1500);
+    // Kill one that is up, at a random moment of its work; the other may still be starting.
+    const up = (["all", "worker"] as const).filter((r) => procs[r].up);
+    if (!up.length) {
+      await Promise.race([procs.all.ready, procs.worker.ready]);
+      continue;
+    }
+    const role = up[Math.floor(Math.random() * up.length)]!;
+    await kill(procs[role].child);
     kills++;
     killed[role]++;
     await expectBatchInvariants(h.db.prisma, id);
-    procs[role] = await start(role);
+    const after = await h.db.prisma.batch.findUniqueOrThrow({ where: { id } });
+    process.stderr.write(`kill ${kills}: ${role} at ${after.status} ${after.succeeded}/${after.total} (run ${after.runId}); invariants hold\n`);
+    procs[role] = launch(role);
+    procs[role].ready.catch(() => undefined);
   }
 
   // Let the last run finish: a staged batch of the last rerun starts by itself, a plain stage needs `run`.
@@ -138,5 +159,5 @@ test(`${KILLS} SIGKILLs of the all-in-one and a worker mid-batch break no invari
     `kill loop: ${kills} SIGKILLs (all-in-one ${killed.all}, worker ${killed.worker}) over ${runs} runs in ${Math.round((Date.now() - startedAt) / 1000)} s; ` +
       `${fake.requests.length} provider calls for ${N * runs} tasks; invariants held after every kill; last run: ${N} tasks, each counted once\n`,
   );
-  await Promise.all([kill(procs.all), kill(procs.worker)]);
-}, 300_000);
+  await Promise.all([kill(procs.all.child), kill(procs.worker.child)]);
+}, 420_000);
