@@ -99,7 +99,8 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
   });
   /** Logs a failed background step, quietly when it failed because PostgreSQL or Redis is away. */
   const failed = (what: string) => (err: unknown) => {
-    if (availability.noticed(err) || producer.status !== "ready") logger.debug({ err }, `${what} failed while a service is unavailable`);
+    // A step that failed while Redis is away says nothing about PostgreSQL.
+    if (producer.status !== "ready" || availability.noticed(err)) logger.debug({ err }, `${what} failed while a service is unavailable`);
     else logger.error({ err }, `${what} failed`);
   };
 

@@ -32,6 +32,7 @@ export async function expectBatchInvariants(prisma: PrismaClient, batchId: strin
       expect(reports.filter((r) => r.n > 1)).toEqual([]);
       expect(reports.length).toBe(b.succeeded + b.failed);
     },
-    { isolationLevel: "RepeatableRead" },
+    // A loaded machine may take a while to read a long history; the default 5 s is for requests.
+    { isolationLevel: "RepeatableRead", timeout: 60_000, maxWait: 30_000 },
   );
 }
