@@ -15,6 +15,7 @@ import { observeDatabase, observeEngine, observeQueues } from "../metrics-source
 import { createAnalysisProcessor, type BatchAnalysis } from "./analysis.worker";
 import { createEffectsRelay } from "./effects-relay";
 import { loadPriceTable } from "../pricing";
+import { createExtractorPool, type ExtractorPool } from "./extractor-pool";
 import { createRateLimiter, selectProvider, type Provider } from "./providers";
 import { createQueues, QUEUE_NAMES, type AnalysisJob, type StagingJob } from "./queues";
 import { createReconciler } from "./reconciler";
@@ -23,12 +24,19 @@ import { createWithdrawer } from "./withdraw";
 
 export type BackgroundConfig = Pick<
   Config,
+  | "DATABASE_URL"
   | "REDIS_URL"
   | "QUEUE_PREFIX"
   | "STAGING_CONCURRENCY"
   | "ANALYSIS_CONCURRENCY"
   | "CHUNK_MAX_TOKENS"
   | "CHUNK_OVERLAP_TOKENS"
+  | "EXTRACT_TIMEOUT_MS"
+  | "EXTRACT_MEMORY_MB"
+  | "EXTRACT_MAX_TEXT_BYTES"
+  | "EXTRACT_MAX_PDF_PAGES"
+  | "EXTRACT_MAX_UNZIPPED_BYTES"
+  | "MAX_DOCUMENT_TOKENS"
   | "JOB_LOCK_MS"
   | "RECONCILE_INTERVAL_MS"
   | "EFFECTS_SWEEP_MS"
@@ -82,7 +90,22 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
   });
 
   const workers: Worker[] = [];
+  let extractors: ExtractorPool | undefined;
   if (runWorkers) {
+    extractors = createExtractorPool({
+      size: config.STAGING_CONCURRENCY,
+      timeoutMs: config.EXTRACT_TIMEOUT_MS,
+      memoryMb: config.EXTRACT_MEMORY_MB,
+      limits: {
+        maxTextBytes: config.EXTRACT_MAX_TEXT_BYTES,
+        maxPdfPages: config.EXTRACT_MAX_PDF_PAGES,
+        maxUnzippedBytes: config.EXTRACT_MAX_UNZIPPED_BYTES,
+        maxTokens: config.MAX_DOCUMENT_TOKENS,
+      },
+      chunking: { maxTokens: config.CHUNK_MAX_TOKENS, overlapTokens: config.CHUNK_OVERLAP_TOKENS },
+      databaseUrl: config.DATABASE_URL,
+      logger: logger.child({ component: "extractor" }),
+    });
     const limiter = createRateLimiter({
       redis: connection,
       prefix: `${config.QUEUE_PREFIX}:llm-limit`,
@@ -106,7 +129,15 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
       }
       return provider;
     };
-    const common = { connection, prefix: config.QUEUE_PREFIX, lockDuration: config.JOB_LOCK_MS, stalledInterval: Math.max(500, Math.floor(config.JOB_LOCK_MS / 2)) };
+    const common = {
+      connection,
+      prefix: config.QUEUE_PREFIX,
+      lockDuration: config.JOB_LOCK_MS,
+      stalledInterval: Math.max(500, Math.floor(config.JOB_LOCK_MS / 2)),
+      // A job whose worker died under it runs once more; dying again fails it for good, and the
+      // reconciler then reports its unit failed instead of running whatever killed two workers.
+      maxStalledCount: 1,
+    };
     workers.push(
       new Worker<StagingJob>(
         QUEUE_NAMES.staging,
@@ -114,7 +145,7 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
           prisma,
           service: engine.service,
           logger: logger.child({ component: "staging" }),
-          chunking: { maxTokens: config.CHUNK_MAX_TOKENS, overlapTokens: config.CHUNK_OVERLAP_TOKENS },
+          extractors,
         }),
         { ...common, concurrency: config.STAGING_CONCURRENCY },
       ),
@@ -165,6 +196,7 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
       unsubscribe();
       for (const off of unobserve) off();
       await Promise.all(workers.map((w) => w.close()));
+      await extractors?.close();
       await relay.drain().catch((err: unknown) => logger.error({ err }, "final outbox flush failed"));
       await queues.close();
       await Promise.all([connection.quit(), subscriber.quit()]);
