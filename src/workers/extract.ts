@@ -7,7 +7,7 @@ import mammoth from "mammoth";
 import { Marked } from "marked";
 import { getDocumentProxy, getResolvedPDFJS } from "unpdf";
 import { inferMimeType, isGenericMimeType } from "../mime";
-import { storableText } from "../storable-text";
+import { cleanText } from "../store/clean";
 import { htmlDepth } from "./html-depth";
 import { zipUncompressedBytes } from "./zip-size";
 
@@ -215,8 +215,9 @@ function reason(err: unknown): string {
 }
 
 function normalizeText(text: string): string {
-  // PDF and DOCX text may hold NULs and lone surrogates, which PostgreSQL cannot store.
-  return storableText(text)
+  // PDF and DOCX text may hold NULs and lone surrogates, which PostgreSQL cannot store; cleaned here,
+  // before chunking, so that the chunks' offsets match the text that is stored.
+  return cleanText(text)
     .normalize("NFC")
     .replace(/\r\n?/g, "\n")
     .replace(/[^\S\n]+/g, " ")

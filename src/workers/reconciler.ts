@@ -11,7 +11,6 @@
 import type { BatchService } from "../batch-service";
 import type { PrismaClient } from "../db";
 import type { Logger } from "../logger";
-import { storableText } from "../storable-text";
 import type { EffectsRelay } from "./effects-relay";
 import { jobIds, type Queues } from "./queues";
 
@@ -114,7 +113,7 @@ export function createReconciler({ prisma, queues, service, relay, logger }: Rec
     if (!(await stillRunning())) return "settled";
     if (state === "failed") {
       const job = await queue.getJob(jobId);
-      await fail(storableText(job?.failedReason || "its job failed"));
+      await fail(job?.failedReason || "its job failed");
       return "failed";
     }
     if (state !== "unknown") await queue.remove(jobId);

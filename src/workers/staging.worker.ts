@@ -8,7 +8,6 @@ import type { Job } from "bullmq";
 import type { BatchService } from "../batch-service";
 import type { PrismaClient } from "../db";
 import type { Logger } from "../logger";
-import { storableText } from "../storable-text";
 import { ExtractionError } from "./extract";
 import type { ExtractorPool } from "./extractor-pool";
 import { isLastAttempt } from "./jobs";
@@ -39,7 +38,7 @@ export function createStagingProcessor({ prisma, service, logger, extractors }: 
     } catch (err) {
       // A document that cannot be read will not be readable on the next attempt either.
       if (!(err instanceof ExtractionError) && !isLastAttempt(job)) throw err;
-      const error = storableText(err instanceof ExtractionError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err));
+      const error = err instanceof ExtractionError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
       log.warn({ err }, "staging failed");
       await service.deliver({ type: "DOCUMENT_STAGE_FAILED", batchId, runId, documentId, error });
       return "reported";

@@ -1,29 +1,7 @@
-// Characters PostgreSQL cannot store (NUL, lone surrogates): the cleaning applied to document text and LLM answers, and an answer carrying both stored cleaned instead of failing its transaction.
-import { storableJson, storableText } from "../src/storable-text";
+// An LLM answer carrying characters PostgreSQL cannot store (NUL, a lone surrogate) is stored cleaned and its task succeeds, without a second (paid) provider call.
 import { act } from "./support/e2e";
 import { replies } from "./support/fake-llm";
 import { createSystem, waitForStatus, type TestSystem } from "./support/system";
-
-describe("storableText", () => {
-  it.each([
-    ["a\u0000b", "ab"],
-    ["lone high \uD800 here", "lone high \uFFFD here"],
-    ["lone low \uDC00 here", "lone low \uFFFD here"],
-    ["reversed \uDC00\uD800", "reversed \uFFFD\uFFFD"],
-    ["a pair 😀 stays", "a pair 😀 stays"],
-    ["plain", "plain"],
-  ])("%j → %j", (input, expected) => {
-    expect(storableText(input)).toBe(expected);
-  });
-
-  it("cleans every string of a JSON value, keys included", () => {
-    expect(storableJson({ "k\u0000": ["x\uD800", 1, null, { y: "\u0000z" }], n: 2, b: true })).toEqual({
-      k: ["x\uFFFD", 1, null, { y: "z" }],
-      n: 2,
-      b: true,
-    });
-  });
-});
 
 describe("an LLM answer with a NUL and a lone surrogate", () => {
   let s: TestSystem;
