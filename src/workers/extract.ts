@@ -3,9 +3,7 @@
  * Pure: no I/O beyond the parsers themselves, so the staging worker can retry it freely.
  */
 import { convert, type HtmlToTextOptions } from "html-to-text";
-import mammoth from "mammoth";
 import { Marked } from "marked";
-import { getDocumentProxy, getResolvedPDFJS } from "unpdf";
 import { inferMimeType, isGenericMimeType } from "../mime";
 import { cleanText } from "../store/clean";
 import { htmlDepth } from "./html-depth";
@@ -162,6 +160,8 @@ function decodeUtf8(content: Buffer, name: string): string {
 async function extractPdf(content: Buffer, name: string, limits: ExtractLimits): Promise<string> {
   // Loaded apart, because failing to load PDF.js (a broken install, a runner that cannot import ESM) is no fault
   // of the document and must not pass for a corrupt file.
+  // Imported when first needed, as mammoth below: an extractor that reads only text starts sooner.
+  const { getDocumentProxy, getResolvedPDFJS } = await import("unpdf");
   await getResolvedPDFJS();
   let pdf: Awaited<ReturnType<typeof getDocumentProxy>>;
   try {
@@ -203,6 +203,7 @@ async function extractDocx(content: Buffer, name: string, limits: ExtractLimits)
   if (unzipped > limits.maxUnzippedBytes) {
     throw new ExtractionError("archive_too_large", `${name}: inflates to more than ${limits.maxUnzippedBytes} bytes`);
   }
+  const { default: mammoth } = await import("mammoth");
   try {
     return (await mammoth.extractRawText({ buffer: content })).value;
   } catch (err) {

@@ -45,6 +45,11 @@ export interface ExtractorPool {
    * rejects with an {@link ExtractionError} when the document is at fault.
    */
   stage(document: StageRequest, signal?: AbortSignal): Promise<StagedText | null>;
+  /**
+   * Starts one extractor ahead of the first document, so that a worker starting with jobs waiting
+   * (a restart) does not make its first document wait for the parsers to load as well.
+   */
+  warm(): void;
   close(): Promise<void>;
 }
 
@@ -73,6 +78,8 @@ export function createExtractorPool(options: ExtractorPoolOptions): ExtractorPoo
   const waiting: ((e: Extractor) => void)[] = [];
   let nextId = 1;
   let closed = false;
+  /** An extractor started by `warm`, not yet given a document. */
+  let warming: Extractor | undefined;
 
   function spawnExtractor(): Extractor {
     const child = fork(CHILD_SCRIPT, [], {
@@ -124,6 +131,12 @@ export function createExtractorPool(options: ExtractorPoolOptions): ExtractorPoo
     if (extractor) {
       clearTimeout(extractor.idleTimer);
       return extractor;
+    }
+    if (warming) {
+      const claimed = warming;
+      warming = undefined;
+      await claimed.ready;
+      return claimed;
     }
     if (all.size < size) {
       const fresh = spawnExtractor();
@@ -230,8 +243,26 @@ export function createExtractorPool(options: ExtractorPoolOptions): ExtractorPoo
     });
   }
 
+  function warm(): void {
+    if (closed || all.size > 0) return;
+    const extractor = spawnExtractor();
+    warming = extractor;
+    extractor.ready.then(
+      () => {
+        if (warming !== extractor) return;
+        warming = undefined;
+        release(extractor);
+      },
+      (err: unknown) => {
+        if (warming === extractor) warming = undefined;
+        logger.error({ err }, "extractor process failed to start");
+      },
+    );
+  }
+
   return {
     stage,
+    warm,
     async close() {
       closed = true;
       waiting.length = 0;

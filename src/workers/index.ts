@@ -106,6 +106,7 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
       databaseUrl: config.DATABASE_URL,
       logger: logger.child({ component: "extractor" }),
     });
+    extractors.warm();
     const limiter = createRateLimiter({
       redis: connection,
       prefix: `${config.QUEUE_PREFIX}:llm-limit`,
