@@ -10,6 +10,7 @@ import { ExtractionError } from "./extract";
 import type { ExtractorReply, ExtractorRequest } from "./extractor-protocol";
 import { stageText, type StagedText } from "./stage-text";
 
+/** One connection, closed a second after each document: idle extractors hold no database connection. */
 let database: { url: string; pool: Pool } | undefined;
 
 function reply(message: ExtractorReply): void {
@@ -19,7 +20,7 @@ function reply(message: ExtractorReply): void {
 async function stage(request: ExtractorRequest): Promise<StagedText | null> {
   if (database?.url !== request.databaseUrl) {
     await database?.pool.end();
-    database = { url: request.databaseUrl, pool: new Pool({ connectionString: request.databaseUrl, max: 1 }) };
+    database = { url: request.databaseUrl, pool: new Pool({ connectionString: request.databaseUrl, max: 1, idleTimeoutMillis: 1000 }) };
   }
   const { rows } = await database.pool.query<{ name: string; mime_type: string; content: Buffer }>(
     "SELECT name, mime_type, content FROM documents WHERE id = $1",
