@@ -96,7 +96,6 @@ export function createReconciler({ prisma, queues, service, relay, logger }: Rec
     queue: {
       getJobState(id: string): Promise<string>;
       getJob(id: string): Promise<{ failedReason?: string } | undefined>;
-      remove(id: string): Promise<number>;
       add(name: string, data: T, opts: { jobId: string }): Promise<unknown>;
     },
     jobId: string,
@@ -107,16 +106,17 @@ export function createReconciler({ prisma, queues, service, relay, logger }: Rec
   ): Promise<Repair> {
     const state = await queue.getJobState(jobId);
     if (ALIVE.has(state)) return "alive";
-    // A job reports before it completes (and completed jobs are trimmed), so a finished or
-    // missing job whose unit the database called dispatched a moment ago may have reported
-    // just now: look again. Only a unit still dispatched runs again.
+    // A completed job delivered its report to the inbox before it completed; the unit stays
+    // dispatched only until the inbox is applied. Running it again would pay for it twice.
+    if (state === "completed") return "settled";
+    // Completed jobs are trimmed, so a missing job whose unit the database called dispatched a
+    // moment ago may have reported just now: look again. Only a unit still dispatched runs again.
     if (!(await stillRunning())) return "settled";
     if (state === "failed") {
       const job = await queue.getJob(jobId);
       await fail(job?.failedReason || "its job failed");
       return "failed";
     }
-    if (state !== "unknown") await queue.remove(jobId);
     await queue.add(name, data, { jobId });
     return "requeued";
   }
