@@ -60,6 +60,18 @@ export const configSchema = z.object({
   /** Chunk size and overlap, in tokens (o200k_base). */
   CHUNK_MAX_TOKENS: z.coerce.number().int().min(16).default(1000),
   CHUNK_OVERLAP_TOKENS: z.coerce.number().int().min(0).default(100),
+  /** Longest one document's extraction and chunking may take; past it the document fails `extraction_timeout`. */
+  EXTRACT_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
+  /** Largest resident memory (and V8 heap) of one extractor process, in MiB; past it the document fails `extraction_memory`. */
+  EXTRACT_MEMORY_MB: z.coerce.number().int().min(64).default(1024),
+  /** Largest extracted text of one document, in UTF-8 bytes, checked while extracting (`text_too_large`). */
+  EXTRACT_MAX_TEXT_BYTES: z.coerce.number().int().min(1).default(8 * 1024 * 1024),
+  /** Most pages of one PDF, read before any page is parsed (`too_many_pages`). */
+  EXTRACT_MAX_PDF_PAGES: z.coerce.number().int().min(1).default(2000),
+  /** Largest uncompressed size of one DOCX, read from its zip directory before inflating (`archive_too_large`). */
+  EXTRACT_MAX_UNZIPPED_BYTES: z.coerce.number().int().min(1).default(64 * 1024 * 1024),
+  /** Most o200k_base tokens of one document's text (`too_many_tokens`): a bigger one would cost too much to analyse. */
+  MAX_DOCUMENT_TOKENS: z.coerce.number().int().min(1).default(500_000),
   /** How long a worker's lock on a job lasts; a worker that died is noticed after about this long. */
   JOB_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
   /** How often the reconciler compares PostgreSQL with Redis, and the outbox is swept. */

@@ -3,13 +3,51 @@
  * Pure: no I/O beyond the parsers themselves, so the staging worker can retry it freely.
  */
 import { convert, type HtmlToTextOptions } from "html-to-text";
-import mammoth from "mammoth";
 import { Marked } from "marked";
-import { extractText as extractPdfText, getDocumentProxy, getResolvedPDFJS } from "unpdf";
 import { inferMimeType, isGenericMimeType } from "../mime";
+import { cleanText } from "../store/clean";
+import { htmlDepth } from "./html-depth";
+import { zipUncompressedBytes } from "./zip-size";
 
-/** Why a document yielded no text. Every one is permanent: retrying the same bytes cannot help. */
-export type ExtractionErrorCode = "unsupported_type" | "empty_text" | "corrupt_file";
+/**
+ * Why a document yielded no text. Every one is permanent: retrying the same bytes cannot help.
+ * `extraction_timeout`, `extraction_memory` and `extraction_crashed` are given by the extractor pool,
+ * which runs this module in a child process it kills when it runs too long or grows too big.
+ */
+export type ExtractionErrorCode =
+  | "unsupported_type"
+  | "empty_text"
+  | "corrupt_file"
+  | "text_too_large"
+  | "too_many_tokens"
+  | "too_many_pages"
+  | "archive_too_large"
+  | "html_too_deep"
+  | "extraction_timeout"
+  | "extraction_memory"
+  | "extraction_crashed";
+
+/** What one document may cost to read; a document over any of them fails with its own code. */
+export interface ExtractLimits {
+  /** UTF-8 bytes of extracted text, checked while extracting (per PDF page) so no huge string is built. */
+  maxTextBytes: number;
+  /** Pages of a PDF, read from its page tree before any page is parsed. */
+  maxPdfPages: number;
+  /** Sum of a DOCX's uncompressed entry sizes, read from the zip's central directory before inflating. */
+  maxUnzippedBytes: number;
+}
+
+export const DEFAULT_EXTRACT_LIMITS: ExtractLimits = {
+  maxTextBytes: 8 * 1024 * 1024,
+  maxPdfPages: 2000,
+  maxUnzippedBytes: 64 * 1024 * 1024,
+};
+
+/**
+ * Deepest element nesting we hand to html-to-text: it walks the tree recursively (about 3,000 levels
+ * overflow its stack) and its parser keeps open elements with `unshift`, quadratic in the depth.
+ */
+export const MAX_HTML_DEPTH = 512;
 
 /** A document that cannot be turned into text; the message names the document. */
 export class ExtractionError extends Error {
@@ -55,33 +93,55 @@ const HTML_OPTIONS: HtmlToTextOptions = {
  * @throws {@link ExtractionError} `unsupported_type` for a type Tranche cannot read, `corrupt_file` for bytes
  *   that do not parse as their type (including binary or non-UTF-8 "text"), `empty_text` when nothing is left.
  */
-export async function extractText(content: Buffer, mimeType: string, name: string): Promise<string> {
+export async function extractText(
+  content: Buffer,
+  mimeType: string,
+  name: string,
+  limits: ExtractLimits = DEFAULT_EXTRACT_LIMITS,
+): Promise<string> {
   const declared = mimeType.split(";")[0]!.trim().toLowerCase();
   const type = isGenericMimeType(declared) ? (inferMimeType(name) ?? declared) : declared;
-  const text = normalizeText(await extractRaw(content, type, name, mimeType));
+  const text = normalizeText(await extractRaw(content, type, name, mimeType, limits));
   if (text === "") throw new ExtractionError("empty_text", `${name}: no text after extraction`);
+  checkTextSize(Buffer.byteLength(text), name, limits);
   return text;
 }
 
-async function extractRaw(content: Buffer, type: string, name: string, declared: string): Promise<string> {
+async function extractRaw(content: Buffer, type: string, name: string, declared: string, limits: ExtractLimits): Promise<string> {
   switch (type) {
     case "text/plain":
     case "text/csv":
     case "application/json":
+      // Whitespace runs shrink in normalizing, but never by enough to make a text over the limit worth decoding.
+      checkTextSize(content.length, name, limits);
       return decodeUtf8(content, name);
     case "text/markdown":
     case "text/x-markdown":
-      return convert(await markdown.parse(decodeUtf8(content, name)), HTML_OPTIONS);
+      return htmlToText(await markdown.parse(decodeUtf8(content, name)), name);
     case "text/html":
     case "application/xhtml+xml":
-      return convert(decodeUtf8(content, name), HTML_OPTIONS);
+      return htmlToText(decodeUtf8(content, name), name);
     case "application/pdf":
-      return extractPdf(content, name);
+      return extractPdf(content, name, limits);
     case DOCX:
-      return extractDocx(content, name);
+      return extractDocx(content, name, limits);
     default:
       throw new ExtractionError("unsupported_type", `${name}: unsupported type ${declared || "(none)"}`);
   }
+}
+
+function checkTextSize(bytes: number, name: string, limits: ExtractLimits): void {
+  if (bytes > limits.maxTextBytes) {
+    throw new ExtractionError("text_too_large", `${name}: more than ${limits.maxTextBytes} bytes of text`);
+  }
+}
+
+function htmlToText(html: string, name: string): string {
+  const depth = htmlDepth(html, MAX_HTML_DEPTH);
+  if (depth > MAX_HTML_DEPTH) {
+    throw new ExtractionError("html_too_deep", `${name}: elements nested more than ${MAX_HTML_DEPTH} deep`);
+  }
+  return convert(html, HTML_OPTIONS);
 }
 
 function decodeUtf8(content: Buffer, name: string): string {
@@ -97,9 +157,11 @@ function decodeUtf8(content: Buffer, name: string): string {
   return text;
 }
 
-async function extractPdf(content: Buffer, name: string): Promise<string> {
+async function extractPdf(content: Buffer, name: string, limits: ExtractLimits): Promise<string> {
   // Loaded apart, because failing to load PDF.js (a broken install, a runner that cannot import ESM) is no fault
   // of the document and must not pass for a corrupt file.
+  // Imported when first needed, as mammoth below: an extractor that reads only text starts sooner.
+  const { getDocumentProxy, getResolvedPDFJS } = await import("unpdf");
   await getResolvedPDFJS();
   let pdf: Awaited<ReturnType<typeof getDocumentProxy>>;
   try {
@@ -108,17 +170,40 @@ async function extractPdf(content: Buffer, name: string): Promise<string> {
   } catch (err) {
     throw new ExtractionError("corrupt_file", `${name}: not a readable PDF (${reason(err)})`);
   }
+  if (pdf.numPages > limits.maxPdfPages) {
+    await pdf.destroy();
+    throw new ExtractionError("too_many_pages", `${name}: ${pdf.numPages} pages, more than ${limits.maxPdfPages}`);
+  }
   try {
-    const { text } = await extractPdfText(pdf, { mergePages: false });
-    return text.join("\n\n");
+    // Page by page, not unpdf's all pages at once: a PDF of many pages then never holds them all, and one
+    // whose content inflates to huge text stops at the page that passes the limit.
+    const pages: string[] = [];
+    let bytes = 0;
+    for (let n = 1; n <= pdf.numPages; n++) {
+      const page = await pdf.getPage(n);
+      const content = await page.getTextContent();
+      const text = content.items.map((item) => ("str" in item ? item.str + (item.hasEOL ? "\n" : "") : "")).join("");
+      page.cleanup();
+      bytes += Buffer.byteLength(text);
+      checkTextSize(bytes, name, limits);
+      pages.push(text);
+    }
+    return pages.join("\n\n");
   } catch (err) {
+    if (err instanceof ExtractionError) throw err;
     throw new ExtractionError("corrupt_file", `${name}: not a readable PDF (${reason(err)})`);
   } finally {
     await pdf.destroy();
   }
 }
 
-async function extractDocx(content: Buffer, name: string): Promise<string> {
+async function extractDocx(content: Buffer, name: string, limits: ExtractLimits): Promise<string> {
+  const unzipped = zipUncompressedBytes(content);
+  if (unzipped === undefined) throw new ExtractionError("corrupt_file", `${name}: not a readable DOCX (no zip central directory)`);
+  if (unzipped > limits.maxUnzippedBytes) {
+    throw new ExtractionError("archive_too_large", `${name}: inflates to more than ${limits.maxUnzippedBytes} bytes`);
+  }
+  const { default: mammoth } = await import("mammoth");
   try {
     return (await mammoth.extractRawText({ buffer: content })).value;
   } catch (err) {
@@ -131,7 +216,9 @@ function reason(err: unknown): string {
 }
 
 function normalizeText(text: string): string {
-  return text
+  // PDF and DOCX text may hold NULs and lone surrogates, which PostgreSQL cannot store; cleaned here,
+  // before chunking, so that the chunks' offsets match the text that is stored.
+  return cleanText(text)
     .normalize("NFC")
     .replace(/\r\n?/g, "\n")
     .replace(/[^\S\n]+/g, " ")

@@ -16,6 +16,7 @@ import { createAnalysisProcessor, type BatchAnalysis } from "./analysis.worker";
 import { createAvailability } from "./availability";
 import { createEffectsRelay } from "./effects-relay";
 import { loadPriceTable } from "../pricing";
+import { createExtractorPool, type ExtractorPool } from "./extractor-pool";
 import { createRateLimiter, selectProvider, type Provider } from "./providers";
 import { createQueues, QUEUE_NAMES, type AnalysisJob, type StagingJob } from "./queues";
 import { createReconciler } from "./reconciler";
@@ -24,12 +25,19 @@ import { createWithdrawer } from "./withdraw";
 
 export type BackgroundConfig = Pick<
   Config,
+  | "DATABASE_URL"
   | "REDIS_URL"
   | "QUEUE_PREFIX"
   | "STAGING_CONCURRENCY"
   | "ANALYSIS_CONCURRENCY"
   | "CHUNK_MAX_TOKENS"
   | "CHUNK_OVERLAP_TOKENS"
+  | "EXTRACT_TIMEOUT_MS"
+  | "EXTRACT_MEMORY_MB"
+  | "EXTRACT_MAX_TEXT_BYTES"
+  | "EXTRACT_MAX_PDF_PAGES"
+  | "EXTRACT_MAX_UNZIPPED_BYTES"
+  | "MAX_DOCUMENT_TOKENS"
   | "JOB_LOCK_MS"
   | "RECONCILE_INTERVAL_MS"
   | "EFFECTS_SWEEP_MS"
@@ -109,7 +117,23 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
     if (commit.outboxIds.length) void kick();
   });
 
+  let extractors: ExtractorPool | undefined;
   if (runWorkers) {
+    extractors = createExtractorPool({
+      size: config.STAGING_CONCURRENCY,
+      timeoutMs: config.EXTRACT_TIMEOUT_MS,
+      memoryMb: config.EXTRACT_MEMORY_MB,
+      limits: {
+        maxTextBytes: config.EXTRACT_MAX_TEXT_BYTES,
+        maxPdfPages: config.EXTRACT_MAX_PDF_PAGES,
+        maxUnzippedBytes: config.EXTRACT_MAX_UNZIPPED_BYTES,
+        maxTokens: config.MAX_DOCUMENT_TOKENS,
+      },
+      chunking: { maxTokens: config.CHUNK_MAX_TOKENS, overlapTokens: config.CHUNK_OVERLAP_TOKENS },
+      databaseUrl: config.DATABASE_URL,
+      logger: logger.child({ component: "extractor" }),
+    });
+    extractors.warm();
     const limiter = createRateLimiter({
       redis: connection,
       prefix: `${config.QUEUE_PREFIX}:llm-limit`,
@@ -133,7 +157,15 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
       }
       return provider;
     };
-    const common = { connection, prefix: config.QUEUE_PREFIX, lockDuration: config.JOB_LOCK_MS, stalledInterval: Math.max(500, Math.floor(config.JOB_LOCK_MS / 2)) };
+    const common = {
+      connection,
+      prefix: config.QUEUE_PREFIX,
+      lockDuration: config.JOB_LOCK_MS,
+      stalledInterval: Math.max(500, Math.floor(config.JOB_LOCK_MS / 2)),
+      // A job whose worker died under it runs once more; dying again fails it for good, and the
+      // reconciler then reports its unit failed instead of running whatever killed two workers.
+      maxStalledCount: 1,
+    };
     workers.push(
       new Worker<StagingJob>(
         QUEUE_NAMES.staging,
@@ -142,7 +174,7 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
           service: engine.service,
           logger: logger.child({ component: "staging" }),
           availability,
-          chunking: { maxTokens: config.CHUNK_MAX_TOKENS, overlapTokens: config.CHUNK_OVERLAP_TOKENS },
+          extractors,
         }),
         { ...common, concurrency: config.STAGING_CONCURRENCY },
       ),
@@ -210,6 +242,7 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
       for (const off of unobserve) off();
       availability.close();
       await Promise.all(workers.map((w) => w.close()));
+      await extractors?.close();
       await relay.drain().catch(failed("final outbox flush"));
       await queues.close();
       await Promise.all([connection, subscriber, producer].map((r) => r.quit().catch(() => r.disconnect())));

@@ -2,6 +2,11 @@
  * The reconciler: PostgreSQL says which units are dispatched; Redis should hold a job for
  * each. At start and periodically it re-enqueues what Redis lacks (a Redis that lost all its
  * data included), sweeps the outbox, and starts queued batches when slots are free.
+ *
+ * A dispatched unit whose job BullMQ holds as `failed` spent its attempts without reporting
+ * (its worker died on it more often than `maxStalledCount` allows, or its report kept failing):
+ * running it again would repeat whatever killed the workers, so the reconciler reports the unit
+ * failed, with the job's reason, instead. Only a job Redis does not know at all is enqueued again.
  */
 import type { BatchService } from "../batch-service";
 import type { PrismaClient } from "../db";
@@ -20,20 +25,30 @@ export interface ReconcilerDeps {
 /** Job states that mean the job will still run (or is running). */
 const ALIVE = new Set(["active", "waiting", "delayed", "prioritized", "waiting-children", "wait"]);
 
+/** The prefix of the reason a unit is failed with when its job failed without reporting. */
+export const JOB_FAILED = "job_failed";
+
+type Repair = "alive" | "settled" | "requeued" | "failed";
+
 export function createReconciler({ prisma, queues, service, relay, logger }: ReconcilerDeps) {
-  async function reconcile(): Promise<{ requeued: number }> {
+  async function reconcile(): Promise<{ requeued: number; failed: number }> {
     await relay.drain();
     await service.promoteQueued();
     await service.sweepInbox();
-    let requeued = 0;
+    const repairs: Repair[] = [];
 
     const staging = await prisma.batch.findMany({ where: { status: "STAGING" }, select: { id: true, runId: true } });
     for (const b of staging) {
-      const docs = await prisma.document.findMany({ where: { batchId: b.id, stageRunId: b.runId, stageStatus: "running" }, select: { id: true, dispatches: true } });
+      const docs = await prisma.document.findMany({
+        where: { batchId: b.id, stageRunId: b.runId, stageStatus: "running" },
+        select: { id: true, name: true, dispatches: true },
+      });
       for (const d of docs) {
         const data = { batchId: b.id, runId: b.runId, documentId: d.id, dispatch: d.dispatches };
         const stillRunning = () => awaitsReport("documents", b.id, d.id, d.dispatches);
-        if (await ensureJob(queues.staging, jobIds.staging(data), "stage", data, stillRunning)) requeued++;
+        const fail = (reason: string) =>
+          service.deliver({ type: "DOCUMENT_STAGE_FAILED", batchId: b.id, runId: b.runId, documentId: d.id, error: `${JOB_FAILED}: ${d.name}: ${reason}` });
+        repairs.push(await ensureJob(queues.staging, jobIds.staging(data), "stage", data, stillRunning, fail));
       }
     }
 
@@ -43,11 +58,15 @@ export function createReconciler({ prisma, queues, service, relay, logger }: Rec
       for (const t of tasks) {
         const data = { batchId: b.id, runId: b.runId, taskId: t.id, dispatch: t.dispatches };
         const stillRunning = () => awaitsReport("tasks", b.id, t.id, t.dispatches);
-        if (await ensureJob(queues.analysis, jobIds.analysis(data), "analyse", data, stillRunning)) requeued++;
+        const fail = (reason: string) => service.deliver({ type: "TASK_FAILED", batchId: b.id, runId: b.runId, taskId: t.id, error: `${JOB_FAILED}: ${reason}` });
+        repairs.push(await ensureJob(queues.analysis, jobIds.analysis(data), "analyse", data, stillRunning, fail));
       }
     }
+    const requeued = repairs.filter((r) => r === "requeued").length;
+    const failed = repairs.filter((r) => r === "failed").length;
     if (requeued) logger.warn({ requeued }, "re-enqueued jobs that Redis had lost");
-    return { requeued };
+    if (failed) logger.warn({ failed }, "reported units whose jobs failed without a report");
+    return { requeued, failed };
   }
 
   /**
@@ -69,23 +88,37 @@ export function createReconciler({ prisma, queues, service, relay, logger }: Rec
     return rows[0]?.ok === true;
   }
 
-  /** Adds the job when Redis has no live job of that id; true when it did. */
+  /**
+   * Adds the job when Redis has no live job of that id, or reports the unit failed when its job
+   * failed for good.
+   */
   async function ensureJob<T>(
-    queue: { getJobState(id: string): Promise<string>; remove(id: string): Promise<number>; add(name: string, data: T, opts: { jobId: string }): Promise<unknown> },
+    queue: {
+      getJobState(id: string): Promise<string>;
+      getJob(id: string): Promise<{ failedReason?: string } | undefined>;
+      add(name: string, data: T, opts: { jobId: string }): Promise<unknown>;
+    },
     jobId: string,
     name: string,
     data: T,
     stillRunning: () => Promise<boolean>,
-  ) {
+    fail: (reason: string) => Promise<unknown>,
+  ): Promise<Repair> {
     const state = await queue.getJobState(jobId);
-    if (ALIVE.has(state)) return false;
-    // A job reports before it completes (and completed jobs are trimmed), so a finished or
-    // missing job whose unit the database called dispatched a moment ago may have reported
-    // just now: look again. Only a unit still dispatched runs again.
-    if (!(await stillRunning())) return false;
-    if (state !== "unknown") await queue.remove(jobId);
+    if (ALIVE.has(state)) return "alive";
+    // A completed job delivered its report to the inbox before it completed; the unit stays
+    // dispatched only until the inbox is applied. Running it again would pay for it twice.
+    if (state === "completed") return "settled";
+    // Completed jobs are trimmed, so a missing job whose unit the database called dispatched a
+    // moment ago may have reported just now: look again. Only a unit still dispatched runs again.
+    if (!(await stillRunning())) return "settled";
+    if (state === "failed") {
+      const job = await queue.getJob(jobId);
+      await fail(job?.failedReason || "its job failed");
+      return "failed";
+    }
     await queue.add(name, data, { jobId });
-    return true;
+    return "requeued";
   }
 
   return { reconcile };

@@ -1,16 +1,15 @@
 /**
- * The staging processor: extracts a document's text, normalizes and chunks it, and reports
- * the outcome to its batch. It reads what it needs and writes nothing: the report goes to the
- * inbox (the job is acknowledged only once it is durable), and the store records the text and
- * chunks when it applies it.
+ * The staging processor: has an extractor process extract, normalize and chunk a document's
+ * text, and reports the outcome to its batch. It reads what it needs and writes nothing: the
+ * report goes to the inbox (the job is acknowledged only once it is durable), and the store
+ * records the text and chunks when it applies it.
  */
-import { createHash } from "node:crypto";
 import type { Job } from "bullmq";
 import type { BatchService } from "../batch-service";
 import type { PrismaClient } from "../db";
 import type { Logger } from "../logger";
-import { chunkText } from "./chunk";
-import { ExtractionError, extractText } from "./extract";
+import { ExtractionError } from "./extract";
+import type { ExtractorPool } from "./extractor-pool";
 import type { Availability } from "./availability";
 import { isLastAttempt } from "./jobs";
 import type { StagingJob } from "./queues";
@@ -21,43 +20,34 @@ export interface StagingDeps {
   logger: Logger;
   /** Database steps wait out an outage through it instead of failing the job. */
   availability: Availability;
-  chunking: { maxTokens: number; overlapTokens: number };
+  extractors: ExtractorPool;
 }
 
-export function createStagingProcessor({ prisma, service, logger, availability, chunking }: StagingDeps) {
+export function createStagingProcessor({ prisma, service, logger, availability, extractors }: StagingDeps) {
   // Every step that reads or reports waits out a database outage (a report is safe to repeat),
-  // so an outage neither burns the job's attempts nor repeats a provider call already answered.
+  // so an outage neither burns the job's attempts nor repeats work already reported.
   const { untilSaved } = availability;
   const deliver = (r: Parameters<BatchService["deliver"]>[0]) => untilSaved(() => service.deliver(r));
-  return async (job: Job<StagingJob>): Promise<string> => {
+  return async (job: Job<StagingJob>, _token?: string, signal?: AbortSignal): Promise<string> => {
     const { batchId, runId, documentId } = job.data;
     const log = logger.child({ batchId, documentId, jobId: job.id });
     const doc = await untilSaved(() =>
       prisma.document.findUnique({
         where: { id: documentId },
-        select: { name: true, mimeType: true, content: true, stageRunId: true, stageStatus: true },
+        select: { name: true, stageRunId: true, stageStatus: true },
       }),
     );
     // A job of an older run, of a deleted batch, or already reported: nothing to do.
     if (!doc || doc.stageRunId !== runId || doc.stageStatus !== "running") return "skipped";
     try {
-      const text = await extractText(Buffer.from(doc.content), doc.mimeType, doc.name);
-      const chunks = chunkText(text, chunking);
-      await deliver({
-        type: "DOCUMENT_STAGED",
-        batchId,
-        runId,
-        documentId,
-        text,
-        chunks,
-        tokenCount: chunks.reduce((n, c) => n + c.tokens, 0),
-        textSha256: createHash("sha256").update(text).digest("hex"),
-      });
+      const staged = await extractors.stage({ documentId, name: doc.name }, signal);
+      if (!staged) return "skipped";
+      await deliver({ type: "DOCUMENT_STAGED", batchId, runId, documentId, ...staged });
       return "reported";
     } catch (err) {
       // A document that cannot be read will not be readable on the next attempt either.
       if (!(err instanceof ExtractionError) && !isLastAttempt(job)) throw err;
-      const error = err instanceof Error ? err.message : String(err);
+      const error = err instanceof ExtractionError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
       log.warn({ err }, "staging failed");
       await deliver({ type: "DOCUMENT_STAGE_FAILED", batchId, runId, documentId, error });
       return "reported";
