@@ -35,6 +35,12 @@ export default tseslint.config(
     },
   },
   {
+    // The `tranche` launcher: plain CommonJS that loads tsx, then the TypeScript CLI.
+    files: ["bin/**/*.js"],
+    languageOptions: { sourceType: "commonjs", globals: { require: "readonly" } },
+    rules: { "@typescript-eslint/no-require-imports": "off" },
+  },
+  {
     files: ["scripts/**/*.ts", "bench/**/*.ts", "src/cli/**/*.ts"],
     rules: { "no-console": "off" },
   },

@@ -99,7 +99,7 @@ async function main(role: Role) {
     const url = `http://${config.HOST}:${config.PORT}`;
     logger.info(
       { url, authentication: mode.kind },
-      `Tranche is listening on ${url} (UI ${url}/, API ${url}/api, queues ${url}/admin/queues, machine ${url}/machine, metrics ${url}/metrics); ` +
+      `Tranche is listening on ${url} (UI ${url}/, API ${url}/api, docs ${url}/api/docs, queues ${url}/admin/queues, machine ${url}/machine, metrics ${url}/metrics); ` +
         (mode.kind === "keys" ? "API keys required" : mode.kind === "local" ? "local single user, no keys" : "authentication OFF"),
     );
     closers.push(async () => {

@@ -2,14 +2,22 @@
 import request from "supertest";
 import { createHarness, type Harness } from "./support/harness";
 import { finishTasks, stageAll } from "./support/drive";
+import { checkAnswers } from "./support/openapi-check";
 
 let h: Harness;
+let checked: ReturnType<typeof checkAnswers>;
 beforeAll(async () => {
   h = await createHarness({ maxRunningBatches: 1, bodyLimit: "64kb" });
+  checked = checkAnswers(h.app);
 });
 afterAll(() => h.close());
+// Every answer below is also checked against the OpenAPI document.
+afterEach(() => {
+  const problems = checked.problems.splice(0);
+  expect(problems).toEqual([]);
+});
 
-const api = () => request(h.app);
+const api = () => request(checked.app);
 const driver = () => ({ service: h.engine.service, prisma: h.db.prisma });
 const body = (name = "Q3 contracts", documents = 2) => ({
   name,

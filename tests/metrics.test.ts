@@ -93,7 +93,7 @@ test("a worker process serves /metrics, /healthz and /readyz on METRICS_PORT", a
   const port = await freePort();
   const worker = s.spawnWorker({ METRICS_PORT: String(port), HOST: "127.0.0.1" });
   const url = `http://127.0.0.1:${port}`;
-  const health = await waitFor("the worker's /healthz", async () => fetch(`${url}/healthz`).then((r) => r.status).catch(() => undefined), 30_000);
+  const health = await waitFor("the worker's /healthz", async () => fetch(`${url}/healthz`).then((r) => r.status).catch(() => undefined), 90_000);
   expect(health).toBe(200);
   const ready = await fetch(`${url}/readyz`);
   expect(ready.status).toBe(200);
@@ -106,4 +106,4 @@ test("a worker process serves /metrics, /healthz and /readyz on METRICS_PORT", a
   expect((await fetch(`${url}/api/batches`)).status).toBe(404);
   worker.kill("SIGTERM");
   await new Promise((resolve) => worker.once("exit", resolve));
-});
+}, 120_000);

@@ -42,7 +42,7 @@ test("/readyz answers 503 naming Redis while it is down and 200 once it is back;
   });
   expect(up.body).toMatchObject({ status: "ready", checks: { redis: { ok: true } } });
   await request(s.opsApp).get("/healthz").expect(200);
-});
+}, 120_000);
 
 test("a migration the build has but the database lacks makes it not ready, by name", async () => {
   const readiness = createReadiness({

@@ -13,6 +13,7 @@ import { createAuth, type Auth } from "../auth/guard";
 import { NotFoundError } from "../errors";
 import type { Logger } from "../logger";
 import { createKeysRouter, createSessionRouter } from "./access-routes";
+import { createApiDocsRouter } from "./api-docs";
 import { errorHandler } from "./error-handler";
 import { inputGuard } from "./input-guard";
 import { requestId } from "./request-id";
@@ -72,6 +73,7 @@ export function createApp(deps: AppDeps): Express {
   app.use("/api", createSessionRouter(auth));
   app.use("/api", auth.requireRoleForMethod);
   if (deps.keys) app.use("/api", createKeysRouter(auth, deps.keys));
+  app.use("/api", createApiDocsRouter());
   app.use("/api", createApiRouter(deps));
   for (const router of deps.apiMounts ?? []) app.use("/api", router);
   app.use("/api", (req, _res, next) => next(new NotFoundError("Route", `${req.method} ${req.originalUrl}`)));

@@ -46,7 +46,7 @@ export interface RoutesDeps {
 }
 
 /** The per-action routes of the seeds and the action each stands for. */
-const ACTION_ROUTES: Record<string, Action> = {
+export const ACTION_ROUTES: Record<string, Action> = {
   stage: "stage",
   run: "run",
   pause: "pause",

@@ -1,5 +1,7 @@
-/** The HTTP app of a test system as `npm run api` builds it: the API, the live stream and the operator's endpoints. */
+/** The HTTP app of a test system as `npm run api` builds it (less the UI pages): the API, keys, the live stream and the operator's endpoints. */
 import type { Express } from "express";
+import { createKeyStore } from "../../src/auth/api-keys";
+import { createAuth } from "../../src/auth/guard";
 import { createMetrics, type Metrics } from "../../src/metrics";
 import { createReadiness } from "../../src/readiness";
 import { createApp } from "../../src/server/app";
@@ -25,6 +27,8 @@ export async function createOpsSystem(options: SystemOptions & { config?: Partia
     bodyLimit: "10mb",
     config: { ...testConfig, MAX_RUNNING_BATCHES: options.maxRunningBatches ?? 1, ...options.config },
     ops: createOpsRouter({ metrics, readiness }),
+    auth: createAuth({ mode: { kind: "local" } }),
+    keys: createKeyStore({ prisma: s.db.prisma }),
     apiMounts: [live.router],
   });
   return {
