@@ -89,6 +89,7 @@ async function main(role: Role) {
       redis,
       allowedHosts: config.ALLOWED_HOSTS ?? defaultAllowedHosts(config.HOST),
       ops,
+      pausedQueues: () => background.queueWatch.paused(),
     });
     const server = await listen(app, config.PORT);
     const url = `http://${config.HOST}:${config.PORT}`;

@@ -28,6 +28,8 @@ import { streamResults } from "./results";
 export interface RoutesDeps {
   service: BatchService;
   queries: BatchQueries;
+  /** Which job queues are paused in Redis (for the health answer); absent where no queues run. */
+  pausedQueues?: () => Promise<string[]>;
   uploads: UploadSpool;
   config: Pick<
     Config,
@@ -86,7 +88,20 @@ function caller(res: Response): Principal {
   return p;
 }
 
-export function createApiRouter({ service, queries, uploads, config }: RoutesDeps): Router {
+/** The paused queues, or undefined when Redis does not answer quickly (health must not hang on it). */
+async function pausedWithin(pausedQueues: () => Promise<string[]>, ms: number): Promise<string[] | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([pausedQueues().catch(() => undefined), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function createApiRouter({ service, queries, uploads, config, pausedQueues }: RoutesDeps): Router {
   const router = Router();
   const uploadLimit = parseBytes(config.UPLOAD_LIMIT);
   const archiveLimits = { documents: config.MAX_ARCHIVE_DOCUMENTS, documentBytes: config.MAX_DOCUMENT_BYTES, totalBytes: parseBytes(config.MAX_ARCHIVE_BYTES) };
@@ -283,8 +298,10 @@ export function createApiRouter({ service, queries, uploads, config }: RoutesDep
     res.json({ success: true, ...(await queries.getQueue(config.MAX_RUNNING_BATCHES, tenantScope(caller(res)))) });
   });
 
-  router.get("/health", (_req, res) => {
-    res.json({ success: true, status: "ok" });
+  router.get("/health", async (_req, res) => {
+    const paused = pausedQueues ? await pausedWithin(pausedQueues, 500) : [];
+    const warnings = (paused ?? []).map((q) => `queue ${q} is paused in Redis: its jobs wait until it is resumed (/admin/queues)`);
+    res.json({ success: true, status: warnings.length ? "degraded" : "ok", paused_queues: paused ?? null, warnings });
   });
 
   return router;

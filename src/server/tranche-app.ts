@@ -36,6 +36,8 @@ export interface TrancheAppDeps {
   allowedHosts?: string[];
   /** /healthz, /readyz and /metrics (see ops-routes.ts). */
   ops?: Router;
+  /** Which job queues are paused in Redis, for the health answer. */
+  pausedQueues?: RoutesDeps["pausedQueues"];
 }
 
 export function createTrancheApp(deps: TrancheAppDeps) {
@@ -55,6 +57,7 @@ export function createTrancheApp(deps: TrancheAppDeps) {
         : undefined,
     corsOrigins: config.CORS_ORIGINS,
     allowedHosts: deps.allowedHosts,
+    pausedQueues: deps.pausedQueues,
     // A page of a CORS origin may change state too: that is what naming it allows.
     allowedOrigins: config.CORS_ORIGINS,
     ops: deps.ops,

@@ -16,6 +16,8 @@ import { createAnalysisProcessor, type BatchAnalysis } from "./analysis.worker";
 import { createEffectsRelay } from "./effects-relay";
 import { loadPriceTable } from "../pricing";
 import { createRateLimiter, selectProvider, type Provider } from "./providers";
+import { claimQueuePrefix, databaseIdentity } from "./queue-owner";
+import { createQueueWatch } from "./queue-watch";
 import { createQueues, QUEUE_NAMES, type AnalysisJob, type StagingJob } from "./queues";
 import { createReconciler } from "./reconciler";
 import { createStagingProcessor } from "./staging.worker";
@@ -63,7 +65,14 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
   const redisOptions = { maxRetriesPerRequest: null, lazyConnect: false } as const;
   const connection = new Redis(config.REDIS_URL, redisOptions);
   const subscriber = new Redis(config.REDIS_URL, redisOptions);
+  try {
+    await claimQueuePrefix(connection, config.QUEUE_PREFIX, await databaseIdentity(prisma));
+  } catch (err) {
+    await Promise.all([connection.quit(), subscriber.quit()]);
+    throw err;
+  }
   const queues = createQueues(connection, config.QUEUE_PREFIX);
+  const queueWatch = createQueueWatch({ queues: queues.all, logger: logger.child({ component: "queue-watch" }) });
   const abortChannel = `${config.QUEUE_PREFIX}:abort`;
   const withdraw = createWithdrawer({ prisma, queues, service: engine.service, logger: logger.child({ component: "withdraw" }), publisher: connection, abortChannel });
   const relay = createEffectsRelay({ pool: engine.store.pool, queues, withdraw, logger: logger.child({ component: "relay" }) });
@@ -147,17 +156,20 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
     }, config.EFFECTS_SWEEP_MS),
     setInterval(() => {
       reconcile().catch((err: unknown) => logger.error({ err }, "reconcile failed"));
+      queueWatch.paused().catch((err: unknown) => logger.error({ err }, "checking for paused queues failed"));
     }, config.RECONCILE_INTERVAL_MS),
     setInterval(() => {
       relay.prune().catch((err: unknown) => logger.error({ err }, "pruning the outbox failed"));
     }, 3_600_000),
   ];
   await reconcile();
+  await queueWatch.paused();
 
   return {
     /** The Redis connection the queues use (readiness asks it). */
     connection,
     queues,
+    queueWatch,
     relay,
     reconciler,
     async close() {
