@@ -51,21 +51,22 @@ test("the walk finds every route, the per-action ones included", () => {
   expect(routes.length).toBeGreaterThanOrEqual(20);
 });
 
+// Route by route, so every route gets its share however the machine is loaded (~25 s alone).
+const RUNS_PER_ROUTE = Number(process.env.FUZZ_RUNS_PER_ROUTE ?? 16);
+
 test("hostile requests to every route: no 5xx, every refusal explained, nothing changed by a refusal", async () => {
   const routes = listRoutes(h.app);
   const host = new URL(base).host;
-  const seen = new Map<string, number>();
-  await fc.assert(
-    fc.asyncProperty(hostileRequests(routes, ids, host), async (req) => {
-      const before = await state();
-      const res = await send(base, req);
-      seen.set(req.route, (seen.get(req.route) ?? 0) + 1);
-      expect(answerProblems(req, res)).toEqual([]);
-      if (res.status >= 400) expect(await state()).toEqual(before);
-      else if (targetBatch(req) === undefined && req.method === "GET") expect(await state()).toEqual(before);
-    }),
-    { numRuns: Number(process.env.FUZZ_RUNS ?? 600), endOnFailure: true },
-  );
-  // Every route was tried.
-  expect([...seen.keys()].sort()).toEqual(routes.map((r) => `${r.method} ${r.path}`).sort());
-});
+  for (const route of routes) {
+    await fc.assert(
+      fc.asyncProperty(hostileRequests([route], ids, host), async (req) => {
+        const before = await state();
+        const res = await send(base, req);
+        expect(answerProblems(req, res)).toEqual([]);
+        if (res.status >= 400) expect(await state()).toEqual(before);
+        else if (targetBatch(req) === undefined && req.method === "GET") expect(await state()).toEqual(before);
+      }),
+      { numRuns: RUNS_PER_ROUTE, endOnFailure: true },
+    );
+  }
+}, 180_000);
