@@ -17,10 +17,10 @@ const EVIL = "^(a+)+$";
 const crafted = JSON.stringify({ verdict: `${"a".repeat(40)}!` });
 
 test("the crafted answer is judged invalid without stalling the event loop", async () => {
-  // On V8's engine 22 a's already take milliseconds, doubling with each one: this answer is the attack it claims to be.
+  // On V8's engine 24 a's already take a noticeable time, doubling with each one: this answer is the attack it claims to be.
   const started = Date.now();
-  expect(new RegExp(EVIL).test(`${"a".repeat(22)}!`)).toBe(false);
-  expect(Date.now() - started).toBeGreaterThan(5);
+  expect(new RegExp(EVIL).test(`${"a".repeat(24)}!`)).toBe(false);
+  expect(Date.now() - started).toBeGreaterThan(20);
 
   s.fake.setBehaviour({ respond: () => replies.completion(crafted, { usage: { prompt: 50, completion: 20 } }) });
   const id = await uploadBatch(s, {
