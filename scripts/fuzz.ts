@@ -24,6 +24,7 @@ import path from "node:path";
 import fc from "fast-check";
 import { Redis } from "ioredis";
 import { Client } from "pg";
+import { loadConfig } from "../src/config";
 import { createLogger } from "../src/logger";
 import { createApp } from "../src/server/app";
 import type { RoutesDeps } from "../src/server/routes";
@@ -65,7 +66,8 @@ function apiRoutes(): Route[] {
   const app = createApp({
     service: unused,
     queries: {} as RoutesDeps["queries"],
-    config: { MAX_RUNNING_BATCHES: 1, DISPATCH_WINDOW: 1, STAGING_TOLERANCE: 0, FAILURE_TOLERANCE: 0, MAX_DOCUMENT_BYTES: 1 },
+    uploads: {} as RoutesDeps["uploads"],
+    config: loadConfig({}),
     logger: createLogger("silent"),
     bodyLimit: "1mb",
   });
