@@ -27,8 +27,11 @@ export const configSchema = z.object({
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   /** Redis for BullMQ. It holds no state that PostgreSQL cannot rebuild. */
   REDIS_URL: z.string().url().default("redis://127.0.0.1:6379"),
-  /** Prefix of every BullMQ key, so that several Tranche installs can share one Redis. */
-  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default("tranche"),
+  /**
+   * Prefix of every BullMQ key, so that several Tranche installs can share one Redis. Unset:
+   * the database's name, so two installations on different databases never share queues.
+   */
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
   /** Where a worker process (`npm run worker`) serves /metrics, /healthz and /readyz; API processes serve them on PORT. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -114,7 +117,21 @@ export const configSchema = z.object({
     .pipe(z.array(z.url())),
 });
 
-export type Config = z.infer<typeof configSchema>;
+/** The default queue prefix for a database: its name, with anything but [A-Za-z0-9_-] made `_`. */
+export function queuePrefixFor(databaseUrl: string): string {
+  const name = (() => {
+    try {
+      return decodeURIComponent(new URL(databaseUrl).pathname.slice(1));
+    } catch {
+      return "";
+    }
+  })();
+  return name.replace(/[^A-Za-z0-9_-]/g, "_") || "tranche";
+}
+
+const withDerived = configSchema.transform((c) => ({ ...c, QUEUE_PREFIX: c.QUEUE_PREFIX ?? queuePrefixFor(c.DATABASE_URL) }));
+
+export type Config = z.infer<typeof withDerived>;
 
 export class ConfigError extends Error {
   constructor(readonly issues: string[]) {
@@ -125,7 +142,7 @@ export class ConfigError extends Error {
 
 /** Parses the environment (or any record of strings); throws a `ConfigError` naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = configSchema.safeParse(env);
+  const parsed = withDerived.safeParse(env);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`));
   }

@@ -19,6 +19,7 @@ import { createLogger, wantsPrettyLogs } from "./logger";
 import { createMetrics } from "./metrics";
 import { createReadiness } from "./readiness";
 import { createOpsApp } from "./server/app";
+import { answerClientErrors } from "./server/client-errors";
 import { createLiveStream } from "./server/live";
 import { createOpsRouter } from "./server/ops-routes";
 import { defaultAllowedHosts } from "./server/same-origin";
@@ -94,8 +95,10 @@ async function main(role: Role) {
       allowedHosts: config.ALLOWED_HOSTS ?? defaultAllowedHosts(config.HOST),
       ops,
       redisReady: background.redisReady,
+      pausedQueues: () => background.queueWatch.paused(),
     });
     const server = await listen(app, config.PORT);
+    answerClientErrors(server);
     const url = `http://${config.HOST}:${config.PORT}`;
     logger.info(
       { url, authentication: mode.kind },

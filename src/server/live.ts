@@ -4,7 +4,10 @@
  * PostgreSQL delivers a change only once it is committed; this process LISTENs and fans out.
  *
  * Each event's id is the change's commit time in ms. A client that reconnects with
- * `Last-Event-ID` first gets the current state of every batch changed since then.
+ * `Last-Event-ID` first gets the current state of every batch changed since then — within
+ * bounds: an id older than `REPLAY_WINDOW_MS`, or more than `MAX_REPLAYED` changed batches,
+ * gets one `event: resync` instead (reload what you show), and an id that is no commit time
+ * is a 400.
  *
  * A client sees only the changes of its own tenant's batches (an admin sees all): each
  * announcement names the batch's tenant.
@@ -17,11 +20,28 @@ import { Client } from "pg";
 import { principalOf } from "../auth/guard";
 import { tenantScope } from "../auth/roles";
 import type { PrismaClient } from "../db";
-import { UnauthorizedError } from "../errors";
+import { UnauthorizedError, ValidationError } from "../errors";
 import type { Logger } from "../logger";
 import { BATCH_CHANNEL, type BatchChange } from "../vocabulary";
 
 export type { BatchChange };
+
+/** How far back a reconnecting client is sent what it missed. */
+export const REPLAY_WINDOW_MS = 60 * 60 * 1000;
+/** Most batches replayed to one reconnecting client. */
+export const MAX_REPLAYED = 1000;
+/** Commit times of other processes may run a little ahead of this one's clock. */
+const CLOCK_SKEW_MS = 60_000;
+
+/** The commit time a client last saw, or undefined for none; a 400 for anything else. */
+export function parseLastEventId(header: string | undefined, now = Date.now()): number | undefined {
+  if (header === undefined || header.trim() === "") return undefined;
+  const value = /^\d{1,15}$/.test(header.trim()) ? Number(header.trim()) : NaN;
+  if (!Number.isSafeInteger(value) || value > now + CLOCK_SKEW_MS) {
+    throw new ValidationError(`Last-Event-ID: expected the id of an event this stream sent (a commit time in ms), got "${header.slice(0, 40)}"`);
+  }
+  return value;
+}
 
 export interface LiveStreamDeps {
   databaseUrl: string;
@@ -56,6 +76,8 @@ export async function createLiveStream({ databaseUrl, prisma, logger, heartbeatM
     const rows = await prisma.batch.findMany({
       where: { updatedAt: { gt: new Date(since) }, ...(tenant !== undefined ? { tenant } : {}) },
       orderBy: { updatedAt: "asc" },
+      // One more than is ever replayed, so a caller can tell "too many" from "all of them".
+      take: MAX_REPLAYED + 1,
       select: { id: true, version: true, status: true, substate: true, updatedAt: true, tenant: true },
     });
     return rows.map((b) => ({
@@ -124,12 +146,17 @@ export async function createLiveStream({ databaseUrl, prisma, logger, heartbeatM
     const principal = principalOf(res);
     if (!principal) throw new UnauthorizedError();
     const scope = tenantScope(principal);
+    const lastId = parseLastEventId(req.get("last-event-id"));
     res.set({ "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
     res.flushHeaders();
     res.write("retry: 2000\n\n");
-    const lastId = Number(req.get("last-event-id"));
-    if (Number.isFinite(lastId) && lastId > 0) {
-      for (const change of await changedSince(lastId, scope)) send(res, change);
+    if (lastId !== undefined) {
+      const missed = lastId < Date.now() - REPLAY_WINDOW_MS ? undefined : await changedSince(lastId, scope);
+      if (missed === undefined || missed.length > MAX_REPLAYED) {
+        res.write(`event: resync\ndata: ${JSON.stringify({ reason: missed ? "too many changes to replay" : "Last-Event-ID is older than the replay window" })}\n\n`);
+      } else {
+        for (const change of missed) send(res, change);
+      }
     }
     clients.set(res, scope);
     req.on("close", () => clients.delete(res));

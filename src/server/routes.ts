@@ -28,6 +28,8 @@ import { streamResults } from "./results";
 export interface RoutesDeps {
   service: BatchService;
   queries: BatchQueries;
+  /** Which job queues are paused in Redis (for the health answer); absent where no queues run. */
+  pausedQueues?: () => Promise<string[]>;
   uploads: UploadSpool;
   config: Pick<
     Config,
@@ -88,7 +90,20 @@ function caller(res: Response): Principal {
   return p;
 }
 
-export function createApiRouter({ service, queries, uploads, config, redisReady }: RoutesDeps): Router {
+/** The paused queues, or undefined when Redis does not answer quickly (health must not hang on it). */
+async function pausedWithin(pausedQueues: () => Promise<string[]>, ms: number): Promise<string[] | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([pausedQueues().catch(() => undefined), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function createApiRouter({ service, queries, uploads, config, redisReady, pausedQueues }: RoutesDeps): Router {
   const router = Router();
   const uploadLimit = parseBytes(config.UPLOAD_LIMIT);
   const archiveLimits = { documents: config.MAX_ARCHIVE_DOCUMENTS, documentBytes: config.MAX_DOCUMENT_BYTES, totalBytes: parseBytes(config.MAX_ARCHIVE_BYTES) };
@@ -286,11 +301,15 @@ export function createApiRouter({ service, queries, uploads, config, redisReady 
   });
 
   // Honest: 503 `unavailable` when PostgreSQL does not answer (every batch route would fail);
-  // "degraded" when only Redis is away (actions are still accepted, work waits in the outbox).
+  // "degraded" when only Redis is away (actions are still accepted, work waits in the outbox)
+  // or a job queue is paused in Redis (its jobs wait until it is resumed).
   router.get("/health", async (_req, res) => {
     await queries.ping();
     const redis = redisReady ? (redisReady() ? "ok" : "missing") : undefined;
-    res.json({ success: true, status: redis === "missing" ? "degraded" : "ok", database: "ok", ...(redis ? { redis } : {}) });
+    const paused = pausedQueues && redis !== "missing" ? await pausedWithin(pausedQueues, 500) : [];
+    const warnings = (paused ?? []).map((q) => `queue ${q} is paused in Redis: its jobs wait until it is resumed (/admin/queues)`);
+    const degraded = redis === "missing" || warnings.length > 0;
+    res.json({ success: true, status: degraded ? "degraded" : "ok", database: "ok", ...(redis ? { redis } : {}), paused_queues: paused ?? null, warnings });
   });
 
   return router;

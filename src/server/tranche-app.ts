@@ -38,6 +38,8 @@ export interface TrancheAppDeps {
   ops?: Router;
   /** Whether Redis answers now, for health. */
   redisReady?: () => boolean;
+  /** Which job queues are paused in Redis, for the health answer. */
+  pausedQueues?: RoutesDeps["pausedQueues"];
 }
 
 export function createTrancheApp(deps: TrancheAppDeps) {
@@ -58,6 +60,7 @@ export function createTrancheApp(deps: TrancheAppDeps) {
     corsOrigins: config.CORS_ORIGINS,
     allowedHosts: deps.allowedHosts,
     redisReady: deps.redisReady,
+    pausedQueues: deps.pausedQueues,
     // A page of a CORS origin may change state too: that is what naming it allows.
     allowedOrigins: config.CORS_ORIGINS,
     ops: deps.ops,

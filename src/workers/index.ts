@@ -18,6 +18,8 @@ import { createEffectsRelay } from "./effects-relay";
 import { loadPriceTable } from "../pricing";
 import { createExtractorPool, type ExtractorPool } from "./extractor-pool";
 import { createRateLimiter, selectProvider, type Provider } from "./providers";
+import { claimQueuePrefix, databaseIdentity } from "./queue-owner";
+import { createQueueWatch } from "./queue-watch";
 import { createQueues, QUEUE_NAMES, type AnalysisJob, type StagingJob } from "./queues";
 import { createReconciler } from "./reconciler";
 import { createStagingProcessor } from "./staging.worker";
@@ -79,7 +81,14 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
   const producer = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
   const redisError = (err: Error) => logger.debug({ err }, "Redis connection error");
   for (const r of [connection, subscriber, producer]) r.on("error", redisError);
+  try {
+    await claimQueuePrefix(connection, config.QUEUE_PREFIX, await databaseIdentity(prisma));
+  } catch (err) {
+    await Promise.all([connection, subscriber, producer].map((r) => r.quit().catch(() => r.disconnect())));
+    throw err;
+  }
   const queues = createQueues(producer, config.QUEUE_PREFIX, redisError);
+  const queueWatch = createQueueWatch({ queues: queues.all, logger: logger.child({ component: "queue-watch" }) });
   const abortChannel = `${config.QUEUE_PREFIX}:abort`;
   const withdraw = createWithdrawer({ prisma, queues, service: engine.service, logger: logger.child({ component: "withdraw" }), publisher: producer, abortChannel });
   const relay = createEffectsRelay({ pool: engine.store.pool, queues, withdraw, logger: logger.child({ component: "relay" }) });
@@ -208,6 +217,7 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
     }, config.EFFECTS_SWEEP_MS),
     setInterval(() => {
       if (!availability.isDown()) reconcile().catch(failed("reconcile"));
+      queueWatch.paused().catch(failed("checking for paused queues"));
     }, config.RECONCILE_INTERVAL_MS),
     setInterval(() => {
       relay.prune().catch(failed("pruning the outbox"));
@@ -226,11 +236,13 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
     });
   }
   await reconcile().catch(failed("the first reconcile"));
+  await queueWatch.paused().catch(failed("checking for paused queues"));
 
   return {
     /** The Redis connection the queues use (readiness asks it). */
     connection,
     queues,
+    queueWatch,
     relay,
     reconciler,
     availability,
