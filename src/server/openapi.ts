@@ -64,9 +64,16 @@ export const ERROR_CODES: Record<number, { name: string; codes: Record<string, s
       unsupported_encoding: "a content encoding the server does not take",
     },
   },
+  431: { name: "HeadersTooLarge", codes: { headers_too_large: "the request's headers are larger than the server reads" } },
   429: { name: "RateLimited", codes: { rate_limited: "too many requests from one key or address; carries `retry_after` (also the `Retry-After` header)" } },
   500: { name: "InternalError", codes: { internal_error: "a bug: logged with the request" } },
-  503: { name: "NotReady", codes: { not_ready: "PostgreSQL, Redis or the migrations are not ready" } },
+  503: {
+    name: "Unavailable",
+    codes: {
+      unavailable: "PostgreSQL does not answer; carries `Retry-After`",
+      not_ready: "PostgreSQL, Redis or the migrations are not ready (`/readyz`)",
+    },
+  },
 };
 
 /** JSON Schema of a zod schema; `input` for what a client sends, `output` for what it receives. */
@@ -402,7 +409,8 @@ function operationObject(op: Operation): JsonSchema {
     responses[status] = { description: answer.description, content };
   }
   // Under /api every route may answer 401 (no valid key) and 429 (rate limited) once API keys are on.
-  const common = op.path.startsWith("/api/") ? [401, 429, 500] : [500];
+  // Any route can meet oversized headers; any API route a database outage.
+  const common = op.path.startsWith("/api/") ? [401, 429, 431, 500, 503] : [431, 500];
   for (const status of [...new Set([...op.errors, ...common])].sort((a, b) => a - b)) responses[String(status)] = { $ref: `#/components/responses/${ERROR_CODES[status]?.name}` };
   const body: Record<string, unknown> = {};
   if (op.body) body["application/json"] = { schema: jsonSchema(op.body, "input") };
