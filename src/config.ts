@@ -77,6 +77,12 @@ export const configSchema = z.object({
   MAX_DOCUMENT_TOKENS: z.coerce.number().int().min(1).default(500_000),
   /** How long a worker's lock on a job lasts; a worker that died is noticed after about this long. */
   JOB_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
+  /**
+   * How often a job whose worker process died under it runs again before it fails for good (its
+   * unit is then reported failed). Extraction runs in extractor processes, so a document alone
+   * can no longer kill a worker; this bounds what still could (the OOM killer, a crash loop).
+   */
+  JOB_MAX_STALLS: z.coerce.number().int().min(0).max(1000).default(2),
   /** How often the reconciler compares PostgreSQL with Redis, and the outbox is swept. */
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
   EFFECTS_SWEEP_MS: z.coerce.number().int().min(50).default(1_000),

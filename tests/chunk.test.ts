@@ -192,9 +192,15 @@ describe("a 1 MB document", () => {
   const big = text.repeat(Math.ceil(1_000_000 / text.length)).slice(0, 1_000_000);
 
   it("is chunked well within a second, correctly", () => {
-    const started = performance.now();
-    const chunks = chunkText(big, { maxTokens: 800, overlapTokens: 100 });
-    const elapsed = performance.now() - started;
+    // The best of three runs: a quadratic chunker misses the second every time, while a parallel
+    // test that takes both cores for a moment (a child process starting) cannot fail a linear one.
+    let elapsed = Infinity;
+    let chunks: ReturnType<typeof chunkText> = [];
+    for (let run = 0; run < 3 && elapsed >= 1000; run++) {
+      const started = performance.now();
+      chunks = chunkText(big, { maxTokens: 800, overlapTokens: 100 });
+      elapsed = Math.min(elapsed, performance.now() - started);
+    }
     expect(elapsed).toBeLessThan(1000);
     expectWellFormed(big, chunks, 800);
     // What the chunks hold beyond the document's own tokens is the overlap: about 100 tokens per seam.

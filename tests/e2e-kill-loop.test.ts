@@ -37,6 +37,9 @@ beforeAll(async () => {
     HOST: "127.0.0.1",
     DISPATCH_WINDOW: "6",
     JOB_LOCK_MS: "1000",
+    // Kills on purpose, many per document: what is proven here is that none breaks an invariant,
+    // not the bound on jobs whose workers keep dying (tests/hostile-documents.test.ts proves that).
+    JOB_MAX_STALLS: "1000",
     RECONCILE_INTERVAL_MS: "500",
     EFFECTS_SWEEP_MS: "200",
     STAGING_CONCURRENCY: "3",

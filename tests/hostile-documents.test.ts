@@ -198,7 +198,8 @@ describe("a document its worker process dies on", () => {
   beforeAll(async () => {
     // Workers only in child processes; no page limit, so the 50,000-page PDF keeps its extractor busy
     // for a minute: long enough to kill the worker process under it, as the kernel's OOM killer would.
-    s = await createSystem({ workers: false, env: { EXTRACT_MAX_PDF_PAGES: "1000000", EXTRACT_TIMEOUT_MS: "600000" } });
+    // One stall allowed, so the second death under the document is the last.
+    s = await createSystem({ workers: false, env: { EXTRACT_MAX_PDF_PAGES: "1000000", EXTRACT_TIMEOUT_MS: "600000", JOB_MAX_STALLS: "1" } });
   });
   afterAll(() => s.close());
 
@@ -214,7 +215,8 @@ describe("a document its worker process dies on", () => {
     });
     const pdf = await s.db.prisma.document.findFirstOrThrow({ where: { batchId, name: "pages-50000.pdf" } });
     await s.engine.service.requestStateChange(batchId, "stage");
-    const jobId = `stage-${batchId}-r1-${pdf.id}`;
+    // Dispatched once: its job carries dispatch number 1.
+    const jobId = `stage-${batchId}-r1-${pdf.id}-d1`;
     const job = () => s.background.queues.staging.getJob(jobId);
     const runningFor = (started: number) =>
       waitFor(`the PDF's job to run for the ${started}. time`, async () => {

@@ -41,6 +41,7 @@ export type BackgroundConfig = Pick<
   | "EXTRACT_MAX_UNZIPPED_BYTES"
   | "MAX_DOCUMENT_TOKENS"
   | "JOB_LOCK_MS"
+  | "JOB_MAX_STALLS"
   | "RECONCILE_INTERVAL_MS"
   | "EFFECTS_SWEEP_MS"
   | "LLM_PROVIDER"
@@ -171,9 +172,9 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
       prefix: config.QUEUE_PREFIX,
       lockDuration: config.JOB_LOCK_MS,
       stalledInterval: Math.max(500, Math.floor(config.JOB_LOCK_MS / 2)),
-      // A job whose worker died under it runs once more; dying again fails it for good, and the
-      // reconciler then reports its unit failed instead of running whatever killed two workers.
-      maxStalledCount: 1,
+      // A job whose worker died under it runs again this often; dying once more fails it for good,
+      // and the reconciler then reports its unit failed instead of running whatever kills workers.
+      maxStalledCount: config.JOB_MAX_STALLS,
     };
     workers.push(
       new Worker<StagingJob>(
