@@ -1,5 +1,5 @@
 /**
- * The read side: batches, documents, history and the queue as the API shows them (SPEC §4).
+ * The read side: batches, documents, history and the queue as the API shows them.
  * Reads take no locks and never write; `allowed_actions` is always derived from the stored
  * snapshot by the machine.
  */

@@ -1,5 +1,5 @@
 /**
- * The batch service: the seeds' entry points (`requestStateChange`, `canTransition`,
+ * The batch service: the entry points (`requestStateChange`, `canTransition`,
  * `handleTaskCompletion`, …) over the store.
  *
  * Submissions to one batch are group-committed: while a transaction for a batch is in
@@ -83,7 +83,7 @@ export function createBatchService({ prisma, store, maxGroupSize = 256 }: BatchS
     }
   }
 
-  /** Turns a user-facing result into the answer of SPEC §3, throwing the refusals. */
+  /** Turns a user-facing result into the API's action answer, throwing the refusals. */
   function answer(batchId: string, action: string, result: SubmissionResult, expected?: number): ChangeResult {
     const standing: BatchStanding = {
       current_state: result.from.split(".")[0] ?? result.from,

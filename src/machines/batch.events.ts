@@ -9,7 +9,7 @@ import { UNIT_STATUSES, WORK_KINDS } from "../vocabulary";
 export { UNIT_STATUSES };
 export type { PriorStatus, Source, UnitStatus, WorkKind } from "../vocabulary";
 
-/** The user actions of SPEC §3, in the order the UI shows them, plus `delete`. */
+/** The user actions, in the order the UI shows them, plus `delete`. */
 export const ACTIONS = [
   "stage",
   "run",

@@ -1,5 +1,5 @@
 /**
- * Request bodies of the REST API (SPEC §3–4), snake_case as the seeds have them. Every
+ * Request bodies of the REST API (see the README's API section), in snake_case. Every
  * handler parses with these; a failure answers 400 naming the field.
  */
 import { z } from "zod";
@@ -74,7 +74,7 @@ const version = z.number().int().min(0).max(LIMITS.version);
 const position = z.number().int().min(1).max(LIMITS.position);
 const reason = z.string().max(LIMITS.reason);
 
-/** `context.reason` as in SPEC §3; `reason` and `position` at the top level are accepted too. */
+/** `context.reason`, as the README's action body shows; `reason` and `position` at the top level are accepted too. */
 const actionContextSchema = z
   .object({
     reason: reason.optional(),

@@ -1,4 +1,4 @@
-/** The REST API of SPEC §4 under /api. Handlers parse, call the batch service or queries, and answer JSON. */
+/** The REST API under /api (the README's API section). Handlers parse, call the batch service or queries, and answer JSON. */
 import { Router, type Request, type Response } from "express";
 import { z } from "zod";
 import { principalOf } from "../auth/guard";
@@ -47,7 +47,7 @@ export interface RoutesDeps {
   redisReady?: () => boolean;
 }
 
-/** The per-action routes of the seeds and the action each stands for. */
+/** The per-action routes and the action each stands for. */
 export const ACTION_ROUTES: Record<string, Action> = {
   stage: "stage",
   run: "run",
