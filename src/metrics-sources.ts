@@ -3,7 +3,7 @@
  * and outcomes, group sizes, transaction times), and, at scrape time, PostgreSQL (batches by
  * state, the outbox) and Redis (jobs by queue and state).
  */
-import type { Submission } from "./store";
+import { eventTypeOf } from "./store";
 import type { PrismaClient } from "./db";
 import type { Engine } from "./engine";
 import type { Logger } from "./logger";
@@ -11,21 +11,6 @@ import type { Metrics } from "./metrics";
 import { BATCH_STATUSES } from "./server/http-schemas";
 import { withTimeout } from "./timeout";
 
-/** The event type a submission stands for, as the history and the commit's transitions name it. */
-function eventOf(s: Submission): string {
-  switch (s.kind) {
-    case "action":
-      return s.action;
-    case "report":
-      return s.report.type;
-    case "system":
-      return s.event.type;
-    case "addDocuments":
-      return "DOCUMENTS_ADDED";
-    case "removeDocuments":
-      return "DOCUMENTS_REMOVED";
-  }
-}
 
 /**
  * Accepted transitions, group sizes and transaction times come from commits (which include the
@@ -43,7 +28,7 @@ export function observeEngine(metrics: Metrics, engine: Pick<Engine, "onCommit" 
   const offApplied = engine.onApplied(({ submissions, results }) => {
     results.forEach((r, i) => {
       const s = submissions[i];
-      if (s && r.outcome !== "accepted") metrics.transitions.inc({ event: eventOf(s), outcome: r.outcome });
+      if (s && r.outcome !== "accepted") metrics.transitions.inc({ event: eventTypeOf(s), outcome: r.outcome });
     });
   });
   return () => {

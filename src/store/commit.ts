@@ -51,7 +51,7 @@ import { startTasks } from "./sql/start-tasks";
 import { updateBatch } from "./sql/update-batch";
 import { DEFAULT_TENANT } from "../tenants";
 import { inTransaction, isDataError } from "./tx";
-import { InvariantError, type Commit, type CreateBatchRecord, type OutboxItem, type Submission, type SubmissionResult } from "./types";
+import { eventTypeOf, InvariantError, type Commit, type CreateBatchRecord, type OutboxItem, type Submission, type SubmissionResult } from "./types";
 
 export interface CommitterDeps {
   pool: Pool;
@@ -344,20 +344,6 @@ function upgradeRow(seq: number, state: string, version: number, upgrade: Snapsh
   };
 }
 
-function eventTypeOf(s: Submission): string {
-  switch (s.kind) {
-    case "action":
-      return s.action;
-    case "report":
-      return s.report.type;
-    case "system":
-      return s.event.type;
-    case "addDocuments":
-      return "DOCUMENTS_ADDED";
-    case "removeDocuments":
-      return "DOCUMENTS_REMOVED";
-  }
-}
 
 function sourceOf(s: Submission) {
   return s.kind === "report" ? "worker" : s.kind === "system" ? "system" : s.source;

@@ -15,6 +15,7 @@ import { lockQueue, moveInQueue } from "./queue";
 import { inTransaction } from "./tx";
 
 export type { Commit, CreateBatchRecord, NewDocument, OutboxItem, OutboxPayload, Submission, SubmissionResult } from "./types";
+export { eventTypeOf } from "./types";
 export { InvariantError, taskIdFor } from "./types";
 export type { Sql } from "./pool";
 

@@ -79,3 +79,19 @@ export class InvariantError extends Error {}
 export function taskIdFor(batchId: string, runId: number, documentId: string): string {
   return `${batchId}-r${runId}-${documentId}`;
 }
+
+/** The event type a submission stands for, as history and metrics name it. */
+export function eventTypeOf(s: Submission): string {
+  switch (s.kind) {
+    case "action":
+      return s.action;
+    case "report":
+      return s.report.type;
+    case "system":
+      return s.event.type;
+    case "addDocuments":
+      return "DOCUMENTS_ADDED";
+    case "removeDocuments":
+      return "DOCUMENTS_REMOVED";
+  }
+}
