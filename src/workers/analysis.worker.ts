@@ -15,7 +15,7 @@ import type { AnalysisInput } from "../server/http-schemas";
 import type { Availability } from "./availability";
 import { isLastAttempt } from "./jobs";
 import { addUsage, AuthenticationError, NO_USAGE, ProviderError, type Provider, type ProviderUsage } from "./providers/provider";
-import type { AnalysisJob } from "./queues";
+import type { AnalysisJob, TaskOutcome } from "./queues";
 
 export interface AnalysisDeps {
   prisma: PrismaClient;
@@ -29,6 +29,10 @@ export interface AnalysisDeps {
   prices: PriceTable;
   /** Told what each analysis used, succeeded or failed (metrics). */
   onUsage?: (usage: ProviderUsageSample) => void;
+  /** Tries of one report before the job is left to BullMQ's retry (default 5). */
+  reportAttempts?: number;
+  /** Wait before the second try of a report, doubling for each further one (default 250 ms). */
+  reportBackoffMs?: number;
 }
 
 /** The analysis definition as stored with the batch (snake_case, as the API takes it). */
@@ -45,7 +49,17 @@ function usageReport(usage: ProviderUsage, model: ModelInfo, billed: boolean) {
   };
 }
 
-export function createAnalysisProcessor({ prisma, service, logger, availability, providerFor, prices, onUsage }: AnalysisDeps) {
+export function createAnalysisProcessor({
+  prisma,
+  service,
+  logger,
+  availability,
+  providerFor,
+  prices,
+  onUsage,
+  reportAttempts = 5,
+  reportBackoffMs = 250,
+}: AnalysisDeps) {
   // Every step that reads or reports waits out a database outage (a report is safe to repeat),
   // so an outage neither burns the job's attempts nor repeats a provider call already answered.
   const { untilSaved } = availability;
@@ -55,6 +69,11 @@ export function createAnalysisProcessor({ prisma, service, logger, availability,
   return async (job: Job<AnalysisJob>, _token?: string, signal?: AbortSignal): Promise<string> => {
     const { batchId, runId, taskId } = job.data;
     const log = logger.child({ batchId, taskId, jobId: job.id });
+    // An earlier run of this job was answered (and paid) but could not report: report that answer.
+    if (job.data.outcome) {
+      await reportOutcome(job.data.outcome, log);
+      return "reported (held outcome)";
+    }
     const start = await report({ type: "TASK_STARTED", batchId, runId, taskId });
     if (start.outcome !== "accepted") {
       // The batch is paused, cancelled or failed, or the task is done: hand the job back.
@@ -79,8 +98,9 @@ export function createAnalysisProcessor({ prisma, service, logger, availability,
       log.warn({ model: model.model }, model.note);
     }
     const started = performance.now();
+    let result: Awaited<ReturnType<Provider["analyze"]>>;
     try {
-      const result = await provider.analyze({
+      result = await provider.analyze({
         instructions: analysis.instructions,
         outputSchema: analysis.output_schema,
         model: analysis.model,
@@ -92,19 +112,6 @@ export function createAnalysisProcessor({ prisma, service, logger, availability,
         chunks: ((task.document.chunks ?? []) as unknown as Chunk[]).map((c) => ({ index: c.index, text: c.text })),
         signal,
       });
-      const usage = usageReport(addUsage(job.data.spent ?? NO_USAGE, result), model, provider.billed);
-      onUsage?.({ provider: result.provider, model: result.model, ...usage });
-      await deliver({
-        type: "TASK_COMPLETED",
-        batchId,
-        runId,
-        taskId,
-        output: result.output,
-        ...usage,
-        strategy: result.strategy,
-        latencyMs: Math.round(performance.now() - started),
-      });
-      return "reported";
     } catch (err) {
       if (signal?.aborted) {
         // Aborted because the batch was cancelled or failed: the task did not run to an
@@ -129,16 +136,54 @@ export function createAnalysisProcessor({ prisma, service, logger, availability,
       log.warn({ err }, "task failed");
       const spent = usageReport(addUsage(job.data.spent ?? NO_USAGE, err instanceof ProviderError && err.usage ? err.usage : NO_USAGE), model, provider.billed);
       onUsage?.({ provider: provider.name, model: model.model, ...spent });
-      await deliver({
-        type: "TASK_FAILED",
+      await hold(job, { type: "TASK_FAILED", batchId, runId, taskId, error, ...spent, latencyMs }, log);
+      return "reported";
+    }
+    // Answered and paid for: from here on only the report may be repeated, never the call.
+    const usage = usageReport(addUsage(job.data.spent ?? NO_USAGE, result), model, provider.billed);
+    onUsage?.({ provider: result.provider, model: result.model, ...usage });
+    await hold(
+      job,
+      {
+        type: "TASK_COMPLETED",
         batchId,
         runId,
         taskId,
-        error,
-        ...spent,
-        latencyMs,
-      });
-      return "reported";
-    }
+        output: result.output,
+        ...usage,
+        strategy: result.strategy,
+        latencyMs: Math.round(performance.now() - started),
+      },
+      log,
+    );
+    return "reported";
   };
+
+  /**
+   * Keeps a task's outcome in its job before reporting it, so that a run of the job after a
+   * report that failed (or a crash) reports the same outcome instead of paying the provider again.
+   */
+  async function hold(job: Job<AnalysisJob>, outcome: TaskOutcome, log: Logger) {
+    await job.updateData({ ...job.data, outcome }).catch((err: unknown) => log.warn({ err }, "could not keep the outcome in the job; reporting it anyway"));
+    await reportOutcome(outcome, log);
+  }
+
+  /**
+   * Delivers an outcome, trying again after any failure (a database outage is waited out by
+   * `deliver` itself). When every try fails the job throws and BullMQ runs it again later: that run
+   * finds the held outcome and reports it, without a call.
+   */
+  async function reportOutcome(outcome: TaskOutcome, log: Logger) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await deliver(outcome);
+        return;
+      } catch (err) {
+        if (attempt >= reportAttempts) throw err;
+        const delayMs = Math.min(reportBackoffMs * 2 ** (attempt - 1), 5_000);
+        log.warn({ err, attempt, delayMs }, "reporting the task's outcome failed; trying again");
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+  }
 }

@@ -7,7 +7,11 @@
  * refused by a pause) and dispatched again must never meet that old job.
  */
 import { Queue, type ConnectionOptions, type DefaultJobOptions } from "bullmq";
+import type { WorkerReport } from "../machines/batch.events";
 import type { ProviderUsage } from "./providers/provider";
+
+/** A task's outcome as the analysis worker reports it. */
+export type TaskOutcome = Extract<WorkerReport, { type: "TASK_COMPLETED" | "TASK_FAILED" }>;
 
 /** Stage (extract, chunk, encode) one document of one run. */
 export interface StagingJob {
@@ -27,6 +31,8 @@ export interface AnalysisJob {
   dispatch: number;
   /** What earlier runs of this job billed before failing in a way worth retrying; added to the task's usage. */
   spent?: ProviderUsage;
+  /** The outcome of a run that reached the provider's answer but not the report: the next run reports it, without a call. */
+  outcome?: TaskOutcome;
 }
 
 export const QUEUE_NAMES = { staging: "staging", analysis: "analysis" } as const;
