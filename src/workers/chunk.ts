@@ -4,14 +4,16 @@
  * The text is encoded once: the tokenizer yields the tokens of each of its pre-tokenized pieces (about a word
  * each), which gives every piece a character offset and a token count. Chunks are then packed from whole pieces,
  * ending at the strongest boundary (paragraph, line or sentence, word) in the back half of the token budget.
+ * Runs without spaces are tokenized in slices (see `../tokens`), so a pathological document chunks in linear time.
  */
-import { countTokens, decode, encodeGenerator } from "gpt-tokenizer";
+import { decode, encodeGenerator } from "gpt-tokenizer";
+import { AS_TEXT, countTextTokens, cutAt, isSpace, tokenSpans } from "../tokens";
 
 /** One chunk of a document; `text === source.slice(start, end)`. */
 export interface Chunk {
   index: number;
   text: string;
-  /** o200k_base tokens in `text`. */
+  /** o200k_base tokens in `text`, as `countTextTokens` counts them. */
   tokens: number;
   /** Character offset of the chunk in the source text (inclusive). */
   start: number;
@@ -26,12 +28,6 @@ export interface ChunkOptions {
   /** Tokens each chunk repeats from the end of the one before, about; less than half of `maxTokens`. */
   overlapTokens: number;
 }
-
-// A document may legitimately contain "<|endoftext|>"; here it is text, not a control token.
-const AS_TEXT = { disallowedSpecial: new Set<string>() };
-
-/** Runs of spaces or of non-spaces longer than this are encoded in slices: BPE is quadratic in a piece's length. */
-const LONG_RUN = 256;
 
 const enum Boundary {
   None = 0,
@@ -146,7 +142,7 @@ function trimmedSlice(text: string, from: number, to: number): Omit<Chunk, "inde
   while (end > start && isSpace(text.charCodeAt(end - 1))) end--;
   if (start === end) return undefined;
   const slice = text.slice(start, end);
-  return { text: slice, tokens: countTokens(slice, AS_TEXT), start, end };
+  return { text: slice, tokens: countTextTokens(slice), start, end };
 }
 
 function toPieces(text: string, maxPieceTokens: number): Pieces {
@@ -157,7 +153,7 @@ function toPieces(text: string, maxPieceTokens: number): Pieces {
     starts.push(start);
     cum.push(cum[cum.length - 1]! + tokens);
   };
-  for (const [from, to] of encodingSpans(text)) {
+  for (const [from, to] of tokenSpans(text)) {
     let offset = from;
     for (const tokens of encodeGenerator(text.slice(from, to), AS_TEXT)) {
       // Each yield is one pre-tokenized piece, whole characters, so its decoded length is its length in `text`.
@@ -184,35 +180,9 @@ function splitPiece(
   const width = Math.max(2, Math.floor(maxPieceTokens / 3));
   for (let start = from; start < to; ) {
     const end = cutAt(text, start, Math.min(start + width, to));
-    push(start, countTokens(text.slice(start, end), AS_TEXT));
+    push(start, countTextTokens(text.slice(start, end)));
     start = end;
   }
-}
-
-/** Spans to encode separately: the text between long runs, and each long run in slices of {@link LONG_RUN}. */
-function* encodingSpans(text: string): Generator<[number, number]> {
-  let spanStart = 0;
-  let runStart = 0;
-  for (let i = 1; i <= text.length; i++) {
-    if (i < text.length && isSpace(text.charCodeAt(i)) === isSpace(text.charCodeAt(i - 1))) continue;
-    if (i - runStart > LONG_RUN) {
-      if (runStart > spanStart) yield [spanStart, runStart];
-      for (let start = runStart; start < i; ) {
-        const end = cutAt(text, start, Math.min(start + LONG_RUN, i));
-        yield [start, end];
-        start = end;
-      }
-      spanStart = i;
-    }
-    runStart = i;
-  }
-  if (spanStart < text.length) yield [spanStart, text.length];
-}
-
-/** `end`, or one less if that would split a surrogate pair (but never back to `start`). */
-function cutAt(text: string, start: number, end: number): number {
-  const code = text.charCodeAt(end - 1);
-  return end < text.length && end - 1 > start && code >= 0xd800 && code <= 0xdbff ? end - 1 : end;
 }
 
 /**
@@ -240,21 +210,4 @@ function endsSentence(text: string, offset: number): boolean {
   let i = offset - 1;
   while (i >= 0 && `"')]}”’»`.includes(text[i]!)) i--;
   return i >= 0 && ".!?…".includes(text[i]!);
-}
-
-/** JavaScript's `\s`, without a regular expression per character. */
-function isSpace(code: number): boolean {
-  return (
-    (code >= 0x09 && code <= 0x0d) ||
-    code === 0x20 ||
-    code === 0xa0 ||
-    code === 0x1680 ||
-    (code >= 0x2000 && code <= 0x200a) ||
-    code === 0x2028 ||
-    code === 0x2029 ||
-    code === 0x202f ||
-    code === 0x205f ||
-    code === 0x3000 ||
-    code === 0xfeff
-  );
 }

@@ -5,7 +5,7 @@
  * Each SDK-backed provider supplies only `send` (one HTTP call) and `classify` (its errors → ours).
  */
 import type { ValidateFunction } from "ajv";
-import { countTokens } from "gpt-tokenizer";
+import { countTextTokens } from "../../tokens";
 import type { Logger } from "pino";
 import { compileOutputSchema } from "../../output-schema";
 import {
@@ -211,7 +211,7 @@ async function combine(req: AnalysisRequest, system: string, answers: string[], 
   for (;;) {
     const whole = combinePrompt(req.documentName, answers, { from: 1, of: answers.length });
     if (window === undefined || fits(system, whole, window)) return ask(whole);
-    const label = countTokens(combinePrompt("", ["", ""], { from: answers.length, of: answers.length })) - countTokens(combinePrompt("", [""], { from: answers.length, of: answers.length }));
+    const label = countTextTokens(combinePrompt("", ["", ""], { from: answers.length, of: answers.length })) - countTextTokens(combinePrompt("", [""], { from: answers.length, of: answers.length }));
     const header = promptTokens(system, combinePrompt(req.documentName, [], { from: answers.length, of: answers.length }));
     const groups = packInto(answers, window - header, label);
     if (groups.length >= answers.length) {
@@ -245,7 +245,7 @@ function promptRoom(req: AnalysisRequest): number | undefined {
 }
 
 function promptTokens(system: string, user: string): number {
-  return countTokens(system) + countTokens(user) + 2 * MESSAGE_OVERHEAD + PROMPT_OVERHEAD;
+  return countTextTokens(system) + countTextTokens(user) + 2 * MESSAGE_OVERHEAD + PROMPT_OVERHEAD;
 }
 
 function fits(system: string, user: string, room: number): boolean {
@@ -281,7 +281,7 @@ function packInto(texts: string[], room: number, perItem = 0): string[][] {
   let current: string[] = [];
   let used = 0;
   for (const text of texts) {
-    const tokens = countTokens(text) + 1 + perItem;
+    const tokens = countTextTokens(text) + 1 + perItem;
     if (current.length > 0 && used + tokens > room) {
       groups.push(current);
       current = [];
@@ -308,7 +308,7 @@ async function call(
   prompt: Omit<Prompt, "signal">,
 ): Promise<{ reply: CountedReply; attempts: number }> {
   const text = [prompt.system, ...prompt.turns.map((t) => t.content)].join("\n");
-  const promptCount = countTokens(text);
+  const promptCount = countTextTokens(text);
   // Reserved before the call: the prompt with the API's per-message overhead, and the answer's ceiling.
   const estimate = promptCount + PROMPT_OVERHEAD + MESSAGE_OVERHEAD * (1 + prompt.turns.length) + (req.maxTokens ?? LIMITER_ANSWER_ESTIMATE);
   const limiter = options.limiter;
@@ -341,7 +341,7 @@ async function call(
       const counted = {
         ...reply,
         inputTokens: reply.inputTokens ?? promptCount,
-        outputTokens: reply.outputTokens ?? countTokens(reply.text),
+        outputTokens: reply.outputTokens ?? countTextTokens(reply.text),
       };
       await limiter?.record(counted.inputTokens + counted.outputTokens, estimate, readRateHeaders(reply.headers));
       return counted;

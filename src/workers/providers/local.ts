@@ -2,7 +2,7 @@
  * The offline default: a deterministic analyzer that needs no network and no key, so that Tranche
  * does useful work out of the box and tests and benchmarks have a provider with stable output.
  */
-import { countTokens } from "gpt-tokenizer";
+import { countTextTokens } from "../../tokens";
 import type { AnalysisRequest, AnalysisResult, Provider } from "./provider";
 
 type Language = "en" | "fr" | "de" | "es";
@@ -91,10 +91,10 @@ export function createLocalProvider(): Provider {
         output,
         // No provider is asked: the tokens are what the text would have cost, for comparison.
         requests: 0,
-        inputTokens: countTokens(`${req.instructions}\n\n${text}`),
+        inputTokens: countTextTokens(`${req.instructions}\n\n${text}`),
         cachedInputTokens: 0,
         cacheWriteTokens: 0,
-        outputTokens: countTokens(JSON.stringify(output)),
+        outputTokens: countTextTokens(JSON.stringify(output)),
         attempts: 1,
         model: LOCAL_MODEL,
         provider: "local",
