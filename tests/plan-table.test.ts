@@ -136,3 +136,29 @@ test("whether a group needs the queue lock is known before it is planned", () =>
   expect(stateName(p.snapshot)).toBe("COMPLETED");
   expect(p.queueChanged).toBe(true);
 });
+
+test("a job of an earlier dispatch is refused its start, and its handback releases only units still on its dispatch", () => {
+  const s = snapshotIn("ANALYZING.running", 6, 3);
+  const onDispatch = (n: number): UnitRow => ({ runId: 1, status: "running", dispatches: n });
+  const u = units([], [[0, onDispatch(2)], [1, onDispatch(2)], [2, onDispatch(1)]]);
+  const started = (i: number, dispatch: number) => report({ type: "TASK_STARTED", batchId: B, runId: 1, taskId: task(i), dispatch });
+  const p = plan(s, [
+    started(0, 1),
+    started(1, 2),
+    report({ type: "JOBS_WITHDRAWN", batchId: B, runId: 1, kind: "analysis", ids: [task(0), task(2)], dispatches: [1, 1] }),
+    report({ type: "JOBS_WITHDRAWN", batchId: B, runId: 1, kind: "analysis", ids: [task(0)], dispatches: [1] }),
+    report({ type: "JOBS_WITHDRAWN", batchId: B, runId: 1, kind: "analysis", ids: [task(0)], dispatches: [1, 2] }),
+  ], u);
+  expect(p.results.map((r) => [r.outcome, r.code])).toEqual([
+    ["ignored", "stale_dispatch"],
+    ["accepted", undefined],
+    ["accepted", undefined],
+    ["ignored", "stale_dispatch"],
+    ["invalid", "invalid_input"],
+  ]);
+  expect(p.results[0]!.reason).toBe("a job of dispatch 1; the task is on dispatch 2");
+  // Only task 2 (on dispatch 1) goes back; task 0's live second job is left alone.
+  const release = p.writes.find((w) => w.type === "releaseWithdrawn") as Extract<Write, { type: "releaseWithdrawn" }>;
+  expect([...release.rows.keys()]).toEqual([task(2)]);
+  expect(p.writes.find((w) => w.type === "startTasks")).toEqual({ type: "startTasks", ids: [task(1)] });
+});

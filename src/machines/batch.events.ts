@@ -57,7 +57,11 @@ export const machineEventSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("START") }),
   z.object({ type: z.literal("DOCUMENT_STAGED"), runId, documentId: z.string(), from: prior }),
   z.object({ type: z.literal("DOCUMENT_STAGE_FAILED"), runId, documentId: z.string(), from: prior, error }),
-  z.object({ type: z.literal("TASK_STARTED"), runId, taskId: z.string(), from: prior }),
+  /**
+   * `dispatch`: which dispatch of the task the asking job is; `dispatched`: how often the store
+   * has dispatched the task. A job of an earlier dispatch is stale and must not start the task.
+   */
+  z.object({ type: z.literal("TASK_STARTED"), runId, taskId: z.string(), from: prior, dispatch: count.optional(), dispatched: count.optional() }),
   z.object({ type: z.literal("TASK_COMPLETED"), runId, taskId: z.string(), from: prior }),
   z.object({ type: z.literal("TASK_FAILED"), runId, taskId: z.string(), from: prior, error }),
   z.object({ type: z.literal("FATAL_ERROR"), runId, error }),
@@ -101,7 +105,8 @@ export const workerReportSchema = z.discriminatedUnion("type", [
   }),
   z.object({ type: z.literal("DOCUMENT_STAGE_FAILED"), ...reportBase, documentId: z.uuid(), error }),
   /** A worker asks to start a task. Accepted only while the batch runs, so nothing starts after a pause is accepted. */
-  z.object({ type: z.literal("TASK_STARTED"), ...reportBase, taskId: z.string().min(1) }),
+  /** `dispatch`: the job's dispatch number (part of its id), so a stale job is told apart from the current one. */
+  z.object({ type: z.literal("TASK_STARTED"), ...reportBase, taskId: z.string().min(1), dispatch: count.optional() }),
   z.object({
     type: z.literal("TASK_COMPLETED"),
     ...reportBase,
@@ -124,6 +129,8 @@ export const workerReportSchema = z.discriminatedUnion("type", [
     ...reportBase,
     kind: workKindSchema,
     ids: z.array(z.string().min(1)),
+    /** The dispatch number of each withdrawn job, in the order of `ids`: only a unit still on that dispatch is released. */
+    dispatches: z.array(count).optional(),
   }),
 ]);
 export type WorkerReport = z.infer<typeof workerReportSchema>;

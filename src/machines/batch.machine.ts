@@ -207,9 +207,15 @@ export const batchMachine = setup({
       const counts = context[counterOf(reportKind(event))];
       return counts[event.from as "pending" | "running"] > 0;
     },
-    /** A dispatched task of the current run may start; the first start and restarts after a crash alike. */
+    /**
+     * A dispatched task of the current run may start, from its current dispatch's job only: the
+     * first start and restarts of that job after a crash alike, never a job of an earlier dispatch.
+     */
     canStartTask: ({ context, event }) =>
-      event.type === "TASK_STARTED" && event.runId === context.runId && event.from === "running",
+      event.type === "TASK_STARTED" &&
+      event.runId === context.runId &&
+      event.from === "running" &&
+      (event.dispatch === undefined || event.dispatch === event.dispatched),
     canWithdraw: ({ context, event }) =>
       event.type === "JOBS_WITHDRAWN" &&
       event.runId === context.runId &&

@@ -39,7 +39,10 @@ interface Waiting {
   reject(err: unknown): void;
 }
 
-/** The inbox's unique key for a report: the unit it names (a digest of them for a withdrawal). */
+/**
+ * The inbox's unique key for a report: the unit it names (a digest of them, with their dispatch
+ * numbers, for a withdrawal: withdrawals of two dispatches of one unit are two reports).
+ */
 export function unitKeyOf(r: WorkerReport): string {
   switch (r.type) {
     case "DOCUMENT_STAGED":
@@ -52,7 +55,9 @@ export function unitKeyOf(r: WorkerReport): string {
     case "FATAL_ERROR":
       return "";
     case "JOBS_WITHDRAWN":
-      return createHash("sha256").update([...r.ids].sort().join("\n")).digest("hex");
+      return createHash("sha256")
+        .update(r.ids.map((id, i) => `${id}:${r.dispatches?.[i] ?? ""}`).sort().join("\n"))
+        .digest("hex");
   }
 }
 

@@ -24,6 +24,8 @@ import { documentCount, isStagedUpload, type StagedUpload } from "../uploads/upl
 export interface UnitRow {
   runId: number | null;
   status: string | null;
+  /** How often it was dispatched: the dispatch number of its current job. */
+  dispatches?: number;
   /** Its result already waits in the inbox (it ran; a job must not start it again). */
   reported?: boolean;
 }
@@ -348,20 +350,29 @@ function prepareReport(snapshot: BatchSnapshot, r: WorkerReport, docs: Map<strin
       if (row?.reported && row.runId === r.runId && row.status === "running") {
         return { ...base, event: null, context, skip: { outcome: "ignored", code: "duplicate", reason: "already reported (its result is waiting to be applied)" } };
       }
-      return { ...base, event: { type: r.type, runId: r.runId, taskId: r.taskId, from: priorOf(row, r.runId) }, context };
+      const dispatch = r.dispatch === undefined ? {} : { dispatch: r.dispatch, dispatched: row?.dispatches ?? 0 };
+      return { ...base, event: { type: r.type, runId: r.runId, taskId: r.taskId, from: priorOf(row, r.runId), ...dispatch }, context: { ...context, ...dispatch } };
     }
     case "FATAL_ERROR":
       return { ...base, event: { type: r.type, runId: r.runId, error: r.error }, context: { runId: r.runId, error: r.error } };
     case "JOBS_WITHDRAWN": {
       const units = r.kind === "staging" ? docs : tasks;
-      const ids = [...new Set(r.ids)].filter((id) => priorOf(units.get(id), r.runId) === "running");
       const current = snapshot.context.runId;
+      if (r.dispatches && r.dispatches.length !== r.ids.length) {
+        const reason = `names ${r.ids.length} jobs but ${r.dispatches.length} dispatch numbers`;
+        return { ...base, event: null, skip: { outcome: "invalid", code: "invalid_input", reason }, context: { runId: r.runId, kind: r.kind, reported: r.ids.length } };
+      }
+      const inFlight = [...new Set(r.ids)].filter((id) => priorOf(units.get(id), r.runId) === "running");
+      // A job of an earlier dispatch says nothing about the unit's current job, which may be live.
+      const ids = r.dispatches ? currentDispatches(r.ids, r.dispatches, units).filter((id) => inFlight.includes(id)) : inFlight;
       const skip =
         r.runId !== current
           ? { outcome: "ignored" as const, code: "stale_run" as const, reason: staleReason(r.runId, current) }
           : ids.length
             ? undefined
-            : { outcome: "ignored" as const, code: "nothing_in_flight" as const, reason: "none of the named jobs is in flight" };
+            : inFlight.length
+              ? { outcome: "ignored" as const, code: "stale_dispatch" as const, reason: "every named job is of an earlier dispatch" }
+              : { outcome: "ignored" as const, code: "nothing_in_flight" as const, reason: "none of the named jobs is in flight" };
       return {
         ...base,
         event: skip ? null : { type: r.type, runId: r.runId, kind: r.kind, count: ids.length },
@@ -371,6 +382,11 @@ function prepareReport(snapshot: BatchSnapshot, r: WorkerReport, docs: Map<strin
       };
     }
   }
+}
+
+/** The named units whose current dispatch is the one the withdrawn job was. */
+function currentDispatches(ids: string[], dispatches: number[], units: Map<string, UnitRow>): string[] {
+  return ids.filter((id, i) => units.get(id)?.dispatches === dispatches[i]);
 }
 
 /** The facts an accepted submission itself brings (report outputs, new documents), beside the machine's effects. */
@@ -574,6 +590,9 @@ function refusal(snapshot: BatchSnapshot, p: Prepared): { code: ReasonCode; reas
     return event.from === "missing"
       ? { code: "unknown_unit", reason: "names nothing of this run" }
       : { code: "duplicate", reason: `already ${event.from} (duplicate report)` };
+  }
+  if (event?.type === "TASK_STARTED" && event.dispatch !== undefined && event.dispatch !== event.dispatched) {
+    return { code: "stale_dispatch", reason: `a job of dispatch ${event.dispatch}; the task is on dispatch ${event.dispatched ?? 0}` };
   }
   if (p.source === "user") return { code: "not_allowed", reason: `Cannot ${p.eventType} batch in ${status} state` };
   return { code: "not_allowed", reason: `${p.eventType} does not apply in ${status} state` };

@@ -67,17 +67,17 @@ export function createAnalysisProcessor({
   const deliver = (r: Parameters<BatchService["deliver"]>[0]) => untilSaved(() => service.deliver(r));
   const unpriced = new Set<string>();
   return async (job: Job<AnalysisJob>, _token?: string, signal?: AbortSignal): Promise<string> => {
-    const { batchId, runId, taskId } = job.data;
+    const { batchId, runId, taskId, dispatch } = job.data;
     const log = logger.child({ batchId, taskId, jobId: job.id });
     // An earlier run of this job was answered (and paid) but could not report: report that answer.
     if (job.data.outcome) {
       await reportOutcome(job.data.outcome, log);
       return "reported (held outcome)";
     }
-    const start = await report({ type: "TASK_STARTED", batchId, runId, taskId });
+    const start = await report({ type: "TASK_STARTED", batchId, runId, taskId, dispatch });
     if (start.outcome !== "accepted") {
       // The batch is paused, cancelled or failed, or the task is done: hand the job back.
-      if (start.outcome === "ignored") await deliver({ type: "JOBS_WITHDRAWN", batchId, runId, kind: "analysis", ids: [taskId] });
+      if (start.outcome === "ignored") await deliver({ type: "JOBS_WITHDRAWN", batchId, runId, kind: "analysis", ids: [taskId], dispatches: [dispatch] });
       return `not started: ${start.reason ?? start.outcome}`;
     }
     const task = await untilSaved(() =>
@@ -116,7 +116,7 @@ export function createAnalysisProcessor({
       if (signal?.aborted) {
         // Aborted because the batch was cancelled or failed: the task did not run to an
         // answer, so it is handed back (and counted cancelled), not failed.
-        await deliver({ type: "JOBS_WITHDRAWN", batchId, runId, kind: "analysis", ids: [taskId] });
+        await deliver({ type: "JOBS_WITHDRAWN", batchId, runId, kind: "analysis", ids: [taskId], dispatches: [dispatch] });
         return "aborted";
       }
       const latencyMs = Math.round(performance.now() - started);

@@ -33,25 +33,28 @@ export function createWithdrawer({ prisma, queues, service, logger, publisher, a
     const units =
       kind === "staging"
         ? (await prisma.document.findMany({ where: { batchId, stageRunId: runId, stageStatus: "running" }, select: { id: true, dispatches: true } })).map(
-            (d) => ({ id: d.id, jobId: jobIds.staging({ batchId, runId, documentId: d.id, dispatch: d.dispatches }) }),
+            (d) => ({ id: d.id, dispatch: d.dispatches, jobId: jobIds.staging({ batchId, runId, documentId: d.id, dispatch: d.dispatches }) }),
           )
         : (await prisma.task.findMany({ where: { batchId, runId, status: "running" }, select: { id: true, dispatches: true } })).map((t) => ({
             id: t.id,
+            dispatch: t.dispatches,
             jobId: jobIds.analysis({ taskId: t.id, dispatch: t.dispatches }),
           }));
     const queue = kind === "staging" ? queues.staging : queues.analysis;
     const states = await Promise.all(units.map((u) => queue.getJobState(u.jobId)));
-    const withdrawn: string[] = [];
+    const withdrawn: { id: string; dispatch: number }[] = [];
     const inFlight: string[] = [];
     for (let i = 0; i < units.length; i++) {
       const unit = units[i]!;
       const state = states[i]!;
       // A job Redis no longer knows (lost, or never enqueued) or that finished cannot run either;
       // the store checks each unit is still dispatched before counting it withdrawn.
-      if (FINISHED.has(state) || (NOT_STARTED.has(state) && (await queue.remove(unit.jobId)) === 1)) withdrawn.push(unit.id);
+      if (FINISHED.has(state) || (NOT_STARTED.has(state) && (await queue.remove(unit.jobId)) === 1)) withdrawn.push(unit);
       else if (state === "active") inFlight.push(unit.jobId);
     }
-    if (withdrawn.length) await service.deliver({ type: "JOBS_WITHDRAWN", batchId, runId, kind, ids: withdrawn });
+    if (withdrawn.length) {
+      await service.deliver({ type: "JOBS_WITHDRAWN", batchId, runId, kind, ids: withdrawn.map((u) => u.id), dispatches: withdrawn.map((u) => u.dispatch) });
+    }
     if (inFlight.length && publisher && abortChannel) {
       const batch = await prisma.batch.findUnique({ where: { id: batchId }, select: { status: true } });
       if (!batch || batch.status === "CANCELLED" || batch.status.startsWith("FAILED")) {
