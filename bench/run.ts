@@ -647,7 +647,8 @@ async function main() {
       if (stale?.withoutLiveJob) {
         console.log(`control: ${SPACING_MS} ms after a resume, up to ${stale.withoutLiveJob} of ${stale.dispatched} dispatched tasks had no live BullMQ job (${JSON.stringify(stale.jobStates)})`);
       }
-      if (!control.ok) issues.push(`control batch did not complete in time${control.report.refused.length ? `: ${control.report.refused.join(", ")}` : ""}`);
+      if (control.report.notAskedOnce.length) issues.push(`control: tasks not sent to the provider exactly once: ${control.report.notAskedOnce.slice(0, 10).join(", ")}`);
+      else if (!control.ok) issues.push(`control batch did not complete in time${control.report.refused.length ? `: ${control.report.refused.join(", ")}` : ""}`);
       checks.push(await checkBatch(monitor, "control (paused/resumed, completed)", control.batchId, N, control.expectStatus));
     }
 
@@ -967,6 +968,7 @@ async function runControl({ createBatch, engine, reach, phase, api, fake, monito
   /** Dispatched tasks without a live BullMQ job, looked at 100 ms after some resumes (every 10th pair). */
   const stale: Awaited<ReturnType<typeof staleDispatched>>[] = [];
 
+  const fakeBefore = fake.requests.length;
   const run = await phase("control 1×N: analysis with pause/resume pairs across the whole run", async () => {
     await engine.service.requestStateChange(batchId, "run");
     // Pairs from the first task to the last: p99 covers the run's end too, where the batch's tables are largest.
@@ -998,17 +1000,27 @@ async function runControl({ createBatch, engine, reach, phase, api, fake, monito
     { request: "pause", ...stat(pauses) },
     { request: "resume", ...stat(resumes) },
   ];
+  // Each task must reach the provider exactly once, however often the batch was paused around it.
+  const perDocument = new Map<string, number>();
+  for (const r of fake.requests.slice(fakeBefore)) {
+    const name = /Document: (\S+)/.exec(JSON.stringify(r.body.messages ?? []))?.[1] ?? "?";
+    perDocument.set(name, (perDocument.get(name) ?? 0) + 1);
+  }
+  const askedTwice = [...perDocument].filter(([, n]) => n !== 1).map(([name, n]) => `${name} ×${n}`);
+  if (perDocument.size !== N) askedTwice.push(`${perDocument.size} documents reached the provider, ${N} expected`);
   const worstStale = stale.reduce((worst, s) => (s.withoutLiveJob > (worst?.withoutLiveJob ?? -1) ? s : worst), stale[0]);
   return {
     batchId,
     table,
     expectStatus: "COMPLETED",
-    ok: staged.value && run.value && refused.length === 0,
+    ok: staged.value && run.value && refused.length === 0 && askedTwice.length === 0,
     report: {
       spacingMs: SPACING_MS,
       pause: stat(pauses),
       resume: stat(resumes),
       refused,
+      providerRequests: fake.requests.length - fakeBefore,
+      notAskedOnce: askedTwice,
       succeededAtPause,
       providerRequestsWhilePaused: requestsWhilePaused,
       staleDispatchedAfterResume: worstStale,

@@ -75,11 +75,14 @@ export function createExtractorPool(options: ExtractorPoolOptions): ExtractorPoo
   const { size, timeoutMs, memoryMb, limits, chunking, databaseUrl, logger } = options;
   const idle: Extractor[] = [];
   const all = new Set<Extractor>();
-  const waiting: ((e: Extractor) => void)[] = [];
+  /** Documents waiting for an extractor; null: none is coming (a start failed), ask again. */
+  const waiting: ((e: Extractor | null) => void)[] = [];
   let nextId = 1;
   let closed = false;
   /** An extractor started by `warm`, not yet given a document. */
   let warming: Extractor | undefined;
+  /** Extractors loading their parsers. */
+  let starting = 0;
 
   function spawnExtractor(): Extractor {
     const child = fork(CHILD_SCRIPT, [], {
@@ -114,6 +117,11 @@ export function createExtractorPool(options: ExtractorPoolOptions): ExtractorPoo
       child.on("message", onMessage);
       child.on("exit", onExit);
     });
+    starting++;
+    extractor.ready.then(
+      () => starting--,
+      () => starting--,
+    );
     // A send to a process that just died is reported here; the exit handler already settled its document.
     child.on("error", (err) => logger.warn({ err }, "extractor process error"));
     child.on("exit", () => {
@@ -138,12 +146,20 @@ export function createExtractorPool(options: ExtractorPoolOptions): ExtractorPoo
       await claimed.ready;
       return claimed;
     }
-    if (all.size < size) {
+    // One start at a time: sixteen processes loading parsers at once on a small machine take far longer
+    // than one that is ready serving the queue, and the pool still grows while the queue outlasts it.
+    if (all.size < size && starting === 0) {
       const fresh = spawnExtractor();
-      await fresh.ready;
+      try {
+        await fresh.ready;
+      } catch (err) {
+        for (const next of waiting.splice(0)) next(null);
+        throw err;
+      }
       return fresh;
     }
-    return new Promise((resolve) => waiting.push(resolve));
+    const given = await new Promise<Extractor | null>((resolve) => waiting.push(resolve));
+    return given ?? acquire();
   }
 
   function release(extractor: Extractor): void {
@@ -255,6 +271,7 @@ export function createExtractorPool(options: ExtractorPoolOptions): ExtractorPoo
       },
       (err: unknown) => {
         if (warming === extractor) warming = undefined;
+        for (const next of waiting.splice(0)) next(null);
         logger.error({ err }, "extractor process failed to start");
       },
     );

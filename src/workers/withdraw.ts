@@ -30,6 +30,15 @@ const FINISHED = new Set(["completed", "failed", "unknown"]);
 
 export function createWithdrawer({ prisma, queues, service, logger, publisher, abortChannel }: WithdrawDeps) {
   return async function withdraw(batchId: string, runId: number, kind: WorkKind): Promise<void> {
+    const readBatch = () => prisma.batch.findUnique({ where: { id: batchId }, select: { status: true, runId: true } });
+    // Resumed before its withdrawal was carried out: the jobs are wanted again, and taking them
+    // back now would leave their units without a live job until the handback is applied.
+    const runsAgain = (b: Awaited<ReturnType<typeof readBatch>>) => !!b && b.runId === runId && (b.status === "ANALYZING" || b.status === "STAGING");
+    const batch = await readBatch();
+    if (runsAgain(batch)) {
+      logger.debug({ batchId, runId, kind }, "withdrawal skipped: the batch runs again");
+      return;
+    }
     const units =
       kind === "staging"
         ? (await prisma.document.findMany({ where: { batchId, stageRunId: runId, stageStatus: "running" }, select: { id: true, dispatches: true } })).map(
@@ -42,21 +51,20 @@ export function createWithdrawer({ prisma, queues, service, logger, publisher, a
           }));
     const queue = kind === "staging" ? queues.staging : queues.analysis;
     const states = await Promise.all(units.map((u) => queue.getJobState(u.jobId)));
-    const withdrawn: { id: string; dispatch: number }[] = [];
-    const inFlight: string[] = [];
-    for (let i = 0; i < units.length; i++) {
-      const unit = units[i]!;
-      const state = states[i]!;
-      // A job Redis no longer knows (lost, or never enqueued) or that finished cannot run either;
-      // the store checks each unit is still dispatched before counting it withdrawn.
-      if (FINISHED.has(state) || (NOT_STARTED.has(state) && (await queue.remove(unit.jobId)) === 1)) withdrawn.push(unit);
-      else if (state === "active") inFlight.push(unit.jobId);
+    // Looking up a window of jobs takes a while on a busy machine: a resume may have come meanwhile.
+    if (states.some((x) => NOT_STARTED.has(x)) && runsAgain(await readBatch())) {
+      logger.debug({ batchId, runId, kind }, "withdrawal skipped: the batch runs again");
+      return;
     }
+    // A job Redis no longer knows (lost, or never enqueued) or that finished cannot run either;
+    // the store checks each unit is still on that dispatch before counting it withdrawn.
+    const removed = await Promise.all(units.map((u, i) => (NOT_STARTED.has(states[i]!) ? queue.remove(u.jobId) : Promise.resolve(0))));
+    const withdrawn = units.filter((_, i) => FINISHED.has(states[i]!) || removed[i] === 1);
+    const inFlight = units.filter((_, i) => states[i] === "active").map((u) => u.jobId);
     if (withdrawn.length) {
       await service.deliver({ type: "JOBS_WITHDRAWN", batchId, runId, kind, ids: withdrawn.map((u) => u.id), dispatches: withdrawn.map((u) => u.dispatch) });
     }
     if (inFlight.length && publisher && abortChannel) {
-      const batch = await prisma.batch.findUnique({ where: { id: batchId }, select: { status: true } });
       if (!batch || batch.status === "CANCELLED" || batch.status.startsWith("FAILED")) {
         await publisher.publish(abortChannel, JSON.stringify({ batchId, jobIds: inFlight }));
       }
