@@ -4,7 +4,7 @@
  * snapshot by the machine.
  */
 import type { Batch } from "./generated/prisma/client";
-import { NotFoundError, UnavailableError } from "./errors";
+import { IncompatibleSnapshotError, NotFoundError, UnavailableError } from "./errors";
 import { allowedActions, type StoredSnapshot } from "./machines/batch.transition";
 import { loadSnapshot } from "./stored-snapshot";
 import type { PrismaClient } from "./db";
@@ -27,6 +27,8 @@ export interface BatchView {
   last_error: string | null;
   created_at: string;
   updated_at: string;
+  /** In a list only: the batch's snapshot cannot be read by this install (no actions are offered). */
+  snapshot_error?: { code: string; error: string } & Record<string, unknown>;
 }
 
 interface DocumentRow {
@@ -96,6 +98,23 @@ function notAnalysed(stageStatus: string | null): string {
 }
 
 export function presentBatch(b: Batch): BatchView {
+  return present(b, allowedActions(loadSnapshot(b.id, b.snapshot as StoredSnapshot, b.machineVersion).snapshot));
+}
+
+/**
+ * A batch as a list shows it: one whose snapshot a newer machine wrote is listed with the reason
+ * and no actions, rather than failing the whole list (reading it alone still answers 409).
+ */
+export function presentListedBatch(b: Batch): BatchView {
+  try {
+    return presentBatch(b);
+  } catch (err) {
+    if (!(err instanceof IncompatibleSnapshotError)) throw err;
+    return { ...present(b, []), snapshot_error: { code: err.code, error: err.message, ...err.details } };
+  }
+}
+
+function present(b: Batch, allowed: string[]): BatchView {
   return {
     id: b.id,
     name: b.name,
@@ -106,7 +125,7 @@ export function presentBatch(b: Batch): BatchView {
     priority: b.priority,
     version: b.version,
     run_id: b.runId,
-    allowed_actions: allowedActions(loadSnapshot(b.id, b.snapshot as StoredSnapshot, b.machineVersion).snapshot),
+    allowed_actions: allowed,
     progress: { total: b.total, pending: b.pending, running: b.running, succeeded: b.succeeded, failed: b.failed, cancelled: b.cancelled },
     staging: b.stagingProgress,
     analysis: b.analysis,
@@ -145,7 +164,7 @@ export function createBatchQueries(prisma: PrismaClient) {
       }),
       prisma.batch.count({ where }),
     ]);
-    return { batches: rows.map((b) => presentBatch(b)), total, limit: filter.limit, offset: filter.offset };
+    return { batches: rows.map((b) => presentListedBatch(b)), total, limit: filter.limit, offset: filter.offset };
   }
 
   /**

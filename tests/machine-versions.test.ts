@@ -146,4 +146,23 @@ describe("the store upgrades on load and refuses what it cannot read", () => {
     expect(await h.db.prisma.batch.findUniqueOrThrow({ where: { id } })).toEqual(before);
     expect(await h.db.prisma.historyEntry.count({ where: { batchId: id } })).toBe(1);
   });
+
+  test("the batch list shows a batch from a newer machine with its reason, and the others as usual", async () => {
+    const readable = await v1Batch();
+    const unreadable = await v1Batch();
+    await h.db.prisma.batch.update({ where: { id: unreadable }, data: { machineVersion: MACHINE_VERSION + 1 } });
+
+    const list = await api().get("/api/batches?limit=100").expect(200);
+    const listed = new Map((list.body.batches as { id: string; snapshot_error?: { error: string } }[]).map((b) => [b.id, b]));
+    expect(listed.get(readable)).toMatchObject({ status: "SAVED", allowed_actions: ["stage", "reset", "restage", "delete"] });
+    expect(listed.get(readable)).not.toHaveProperty("snapshot_error");
+    expect(listed.get(unreadable)).toMatchObject({
+      status: "SAVED",
+      allowed_actions: [],
+      snapshot_error: { code: "incompatible_snapshot", machine_version: MACHINE_VERSION + 1, supported_machine_version: MACHINE_VERSION },
+    });
+    expect(listed.get(unreadable)?.snapshot_error?.error).toMatch(/stored by machine version 3/);
+    // Alone, it is still refused.
+    await api().get(`/api/batches/${unreadable}`).expect(409);
+  });
 });

@@ -37,6 +37,10 @@ export const batchSchema = z.looseObject({
   last_error: z.string().nullable(),
   created_at: timestamp,
   updated_at: timestamp,
+  snapshot_error: z
+    .looseObject({ code: z.literal("incompatible_snapshot"), error: z.string(), machine_version: z.number().int(), supported_machine_version: z.number().int() })
+    .optional()
+    .meta({ description: "In a list only: this install cannot read the batch's snapshot (a newer machine version wrote it), so no actions are offered; reading the batch alone answers 409 incompatible_snapshot" }),
 });
 
 export const batchAnswerSchema = z.looseObject({ success: z.literal(true), batch: batchSchema });
