@@ -63,6 +63,12 @@ export const configSchema = z.object({
   /** Chunk size and overlap, in tokens (o200k_base). */
   CHUNK_MAX_TOKENS: z.coerce.number().int().min(16).default(1000),
   CHUNK_OVERLAP_TOKENS: z.coerce.number().int().min(0).default(100),
+  /** Extractor processes one worker process runs at once; the staging concurrency when unset. */
+  EXTRACT_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
+  /** Threads one worker process checks model answers in (parse, validate against the schema, count tokens). */
+  ANSWER_CHECK_THREADS: z.coerce.number().int().min(1).max(64).default(2),
+  /** Longest one answer's check may take; past it its thread is terminated and the task fails, not retried. */
+  ANSWER_CHECK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   /** Longest one document's extraction and chunking may take; past it the document fails `extraction_timeout`. */
   EXTRACT_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
   /** Largest resident memory (and V8 heap) of one extractor process, in MiB; past it the document fails `extraction_memory`. */

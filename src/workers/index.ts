@@ -13,6 +13,7 @@ import type { Logger } from "../logger";
 import type { Metrics } from "../metrics";
 import { observeDatabase, observeEngine, observeQueues } from "../metrics-sources";
 import { createAnalysisProcessor, type BatchAnalysis } from "./analysis.worker";
+import { createAnswerChecker, type AnswerChecker } from "./answer-check";
 import { createAvailability } from "./availability";
 import { createEffectsRelay } from "./effects-relay";
 import { loadPriceTable } from "../pricing";
@@ -34,6 +35,9 @@ export type BackgroundConfig = Pick<
   | "ANALYSIS_CONCURRENCY"
   | "CHUNK_MAX_TOKENS"
   | "CHUNK_OVERLAP_TOKENS"
+  | "EXTRACT_CONCURRENCY"
+  | "ANSWER_CHECK_THREADS"
+  | "ANSWER_CHECK_TIMEOUT_MS"
   | "EXTRACT_TIMEOUT_MS"
   | "EXTRACT_MEMORY_MB"
   | "EXTRACT_MAX_TEXT_BYTES"
@@ -128,9 +132,15 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
   });
 
   let extractors: ExtractorPool | undefined;
+  let answers: AnswerChecker | undefined;
   if (runWorkers) {
+    answers = createAnswerChecker({
+      threads: config.ANSWER_CHECK_THREADS,
+      timeoutMs: config.ANSWER_CHECK_TIMEOUT_MS,
+      logger: logger.child({ component: "answer-check" }),
+    });
     extractors = createExtractorPool({
-      size: config.STAGING_CONCURRENCY,
+      size: config.EXTRACT_CONCURRENCY ?? config.STAGING_CONCURRENCY,
       timeoutMs: config.EXTRACT_TIMEOUT_MS,
       memoryMb: config.EXTRACT_MEMORY_MB,
       limits: {
@@ -159,6 +169,7 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
         const choice = analysis.provider ? { ...config, LLM_PROVIDER: analysis.provider } : config;
         provider = selectProvider(choice, {
           limiter,
+          answers,
           logger: logger.child({ component: "provider" }),
           ...(metrics && { onRequest: (r) => metrics.providerRequest(r) }),
         });
@@ -256,6 +267,7 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
       availability.close();
       await Promise.all(workers.map((w) => w.close()));
       await extractors?.close();
+      await answers?.close();
       await relay.drain().catch(failed("final outbox flush"));
       await queues.close();
       await Promise.all([connection, subscriber, producer].map((r) => r.quit().catch(() => r.disconnect())));

@@ -4,10 +4,9 @@
  * the output against the batch's JSON Schema with re-asks.
  * Each SDK-backed provider supplies only `send` (one HTTP call) and `classify` (its errors → ours).
  */
-import type { ValidateFunction } from "ajv";
-import { countTextTokens } from "../../tokens";
 import type { Logger } from "pino";
-import { compileOutputSchema } from "../../output-schema";
+import { countTextTokens } from "../../tokens";
+import { sharedAnswerChecker, type AnswerChecker } from "../answer-check";
 import {
   addUsage,
   type AnalysisRequest,
@@ -44,6 +43,8 @@ export interface SdkProviderOptions {
   maxDelayMs?: number;
   /** Told of every HTTP call (metrics): its status (`200`, `429`, …, `aborted`, `connection`) and duration. */
   onRequest?: (r: { provider: string; model: string; status: string; seconds: number }) => void;
+  /** Where answers are parsed, validated and counted, off the main thread; a shared pool by default. */
+  answers?: AnswerChecker;
 }
 
 export interface Turn {
@@ -86,6 +87,8 @@ export interface ConversationOptions {
   retry: RetryPolicy;
   limiter?: RateLimiter;
   logger: Logger;
+  /** Parses, validates and counts answers off the main thread. */
+  answers: AnswerChecker;
   send(prompt: Prompt): Promise<Reply>;
   classify(err: unknown): ProviderError;
 }
@@ -113,6 +116,7 @@ export function sdkProvider(
     retry,
     ...(opts.limiter && { limiter: opts.limiter }),
     logger,
+    answers: opts.answers ?? sharedAnswerChecker(),
     send: onRequest ? timed(name, send, onRequest) : send,
     classify,
   };
@@ -150,11 +154,14 @@ interface Tally {
  */
 async function converse(req: AnalysisRequest, options: ConversationOptions): Promise<AnalysisResult> {
   const model = req.model ?? options.model;
-  const validate = req.outputSchema === undefined ? undefined : compileSchema(req.outputSchema);
   const system = systemPrompt(req);
   const tally: Tally = { usage: NO_USAGE, attempts: 0 };
-  const ask = (user: string) => askUntilValid(req, options, { model, system, user, validate }, tally);
+  const ask = (user: string) => askUntilValid(req, options, { model, system, user }, tally);
   try {
+    if (req.outputSchema !== undefined) {
+      const schemaError = await options.answers.compile(req.outputSchema);
+      if (schemaError !== null) throw new PermanentProviderError(`output schema cannot be compiled: ${schemaError}`);
+    }
     const plan = planAnalysis(req, system);
     let output: unknown;
     if (plan.strategy === "single") {
@@ -176,7 +183,7 @@ async function converse(req: AnalysisRequest, options: ConversationOptions): Pro
 async function askUntilValid(
   req: AnalysisRequest,
   options: ConversationOptions,
-  q: { model: string; system: string; user: string; validate: ValidateFunction | undefined },
+  q: { model: string; system: string; user: string },
   tally: Tally,
 ): Promise<unknown> {
   const turns: Turn[] = [{ role: "user", content: q.user }];
@@ -191,9 +198,10 @@ async function askUntilValid(
     });
     tally.attempts += attempts;
     tally.model = reply.model ?? tally.model;
-    if (q.validate === undefined) return reply.text;
-    const parsed = parseOutput(reply.text, q.validate);
-    if ("value" in parsed) return parsed.value;
+    if (req.outputSchema === undefined) return reply.text;
+    const parsed = await options.answers.check(req.outputSchema, reply.text);
+    if (parsed.ok) return parsed.value;
+    if ("schemaError" in parsed) throw new PermanentProviderError(`output schema cannot be compiled: ${parsed.schemaError}`);
     if (ask >= options.outputRetries) {
       throw new InvalidOutputError(`output still invalid after ${ask} re-ask(s): ${parsed.problems.join("; ")}`, reply.text, parsed.problems);
     }
@@ -307,8 +315,9 @@ async function call(
   options: ConversationOptions,
   prompt: Omit<Prompt, "signal">,
 ): Promise<{ reply: CountedReply; attempts: number }> {
+  // Off the main thread once a re-ask's prompt holds the model's earlier answer, whatever its size.
   const text = [prompt.system, ...prompt.turns.map((t) => t.content)].join("\n");
-  const promptCount = countTextTokens(text);
+  const promptCount = prompt.turns.length > 1 ? await options.answers.count(text) : countTextTokens(text);
   // Reserved before the call: the prompt with the API's per-message overhead, and the answer's ceiling.
   const estimate = promptCount + PROMPT_OVERHEAD + MESSAGE_OVERHEAD * (1 + prompt.turns.length) + (req.maxTokens ?? LIMITER_ANSWER_ESTIMATE);
   const limiter = options.limiter;
@@ -341,7 +350,7 @@ async function call(
       const counted = {
         ...reply,
         inputTokens: reply.inputTokens ?? promptCount,
-        outputTokens: reply.outputTokens ?? countTextTokens(reply.text),
+        outputTokens: reply.outputTokens ?? (await options.answers.count(reply.text)),
       };
       await limiter?.record(counted.inputTokens + counted.outputTokens, estimate, readRateHeaders(reply.headers));
       return counted;
@@ -401,42 +410,6 @@ const asText = (value: unknown): string => (typeof value === "string" ? value : 
 
 function reaskPrompt(problems: string[]): string {
   return `Your answer was rejected: ${problems.join("; ")}. Answer again with only the corrected JSON.`;
-}
-
-/** Parses (tolerating a Markdown fence, which models add despite being told not to) and validates. */
-function parseOutput(text: string, validate: ValidateFunction): { value: unknown } | { problems: string[] } {
-  const fenced = /^```(?:json)?\s*\n([\s\S]*?)\n?```$/i.exec(text.trim());
-  let value: unknown;
-  try {
-    value = JSON.parse(fenced?.[1] ?? text);
-  } catch (err) {
-    return { problems: [`not valid JSON (${err instanceof Error ? err.message : String(err)})`] };
-  }
-  if (validate(value)) return { value };
-  return { problems: (validate.errors ?? []).map((e) => `${e.instancePath || "/"} ${e.message ?? "is invalid"}`) };
-}
-
-const MAX_CACHED_SCHEMAS = 100;
-const validators = new Map<string, ValidateFunction>();
-
-/**
- * Compiles once per distinct schema. One Ajv per schema, so that two batches' schemas with the
- * same `$id` do not collide; the same setup the API checked the schema with (RE2 patterns).
- */
-function compileSchema(schema: Record<string, unknown>): ValidateFunction {
-  const key = JSON.stringify(schema);
-  const cached = validators.get(key);
-  if (cached) return cached;
-  let validate: ValidateFunction;
-  try {
-    validate = compileOutputSchema(schema);
-  } catch (err) {
-    throw new PermanentProviderError(`output schema cannot be compiled: ${err instanceof Error ? err.message : String(err)}`, undefined, err);
-  }
-  const oldest = validators.keys().next();
-  if (validators.size >= MAX_CACHED_SCHEMAS && !oldest.done) validators.delete(oldest.value);
-  validators.set(key, validate);
-  return validate;
 }
 
 /** Routes an SDK's own log lines (it defaults to the console) into our logger. */

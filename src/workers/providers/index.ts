@@ -36,6 +36,8 @@ export interface ProviderDeps {
   logger?: Logger;
   /** Told of every HTTP call to the provider (metrics). */
   onRequest?: SdkProviderOptions["onRequest"];
+  /** Where answers are checked off the main thread (a shared pool when absent). */
+  answers?: SdkProviderOptions["answers"];
 }
 
 /** The provider the configuration asks for (see the module comment for the rules). */
@@ -49,6 +51,7 @@ export function selectProvider(config: ProviderConfig, deps: ProviderDeps = {}):
     ...(deps.limiter && { limiter: deps.limiter }),
     ...(deps.logger && { logger: deps.logger }),
     ...(deps.onRequest && { onRequest: deps.onRequest }),
+    ...(deps.answers && { answers: deps.answers }),
   };
   if (kind === "anthropic") {
     return createAnthropicProvider({
