@@ -29,7 +29,28 @@ export interface BatchView {
   updated_at: string;
   /** In a list only: the batch's snapshot cannot be read by this install (no actions are offered). */
   snapshot_error?: { code: string; error: string } & Record<string, unknown>;
+  /** Batch lane only (`analysis.mode: "batch"`): the run's provider batches, newest first. */
+  provider_batches?: ProviderBatchView[];
 }
+
+/** One provider batch of the batch lane, as the provider last described it. */
+export interface ProviderBatchView {
+  id: string;
+  provider: string;
+  provider_id: string | null;
+  run_id: number;
+  status: string;
+  provider_status: string | null;
+  tasks: number;
+  request_counts: { total: number; succeeded: number; failed: number } | null;
+  errors: string[] | null;
+  created_at: string;
+  expires_at: string | null;
+  ended_at: string | null;
+}
+
+/** Most provider batches a batch view lists (a run has a few; a long-lived batch may have had many). */
+const PROVIDER_BATCHES_SHOWN = 50;
 
 interface DocumentRow {
   id: string;
@@ -140,7 +161,24 @@ export function createBatchQueries(prisma: PrismaClient) {
   async function getBatch(id: string): Promise<BatchView> {
     const b = await prisma.batch.findUnique({ where: { id } });
     if (!b) throw new NotFoundError("Batch", id);
-    return presentBatch(b);
+    const view = presentBatch(b);
+    if ((b.analysis as { mode?: string } | null)?.mode !== "batch") return view;
+    const parts = await prisma.providerBatch.findMany({ where: { batchId: id }, orderBy: { createdAt: "desc" }, take: PROVIDER_BATCHES_SHOWN });
+    view.provider_batches = parts.map((p) => ({
+      id: p.id,
+      provider: p.provider,
+      provider_id: p.providerId,
+      run_id: p.runId,
+      status: p.status,
+      provider_status: p.providerStatus,
+      tasks: p.taskCount,
+      request_counts: p.requestCounts as ProviderBatchView["request_counts"],
+      errors: p.errors as string[] | null,
+      created_at: p.createdAt.toISOString(),
+      expires_at: p.expiresAt?.toISOString() ?? null,
+      ended_at: p.endedAt?.toISOString() ?? null,
+    }));
+    return view;
   }
 
   /** The tenant a batch belongs to, or null when there is no such batch. */

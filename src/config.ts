@@ -101,6 +101,8 @@ export const configSchema = z.object({
   /** Any OpenAI-compatible server: vLLM, Ollama, LM Studio, llama.cpp, OpenRouter, … */
   OPENAI_BASE_URL: z.string().url().optional(),
   ANTHROPIC_API_KEY: z.string().min(1).optional(),
+  /** An Anthropic-compatible endpoint instead of Anthropic's own (the SDK's variable). */
+  ANTHROPIC_BASE_URL: z.string().url().optional(),
   LLM_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
   LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(20).default(5),
   /** Re-asks when the output is not valid JSON or does not match the batch's schema. */
@@ -112,6 +114,18 @@ export const configSchema = z.object({
   LLM_TOKENS_PER_MINUTE: z.coerce.number().int().min(1).optional(),
   /** How much of a minute's allowance may go at once; lower it for a provider that also enforces shorter periods. */
   LLM_RATE_BURST_SECONDS: z.coerce.number().min(0.1).max(60).default(60),
+
+  /** Batch lane: most tasks of one batch inside provider batches at once (its analysis window). */
+  LANE_WINDOW: z.coerce.number().int().min(1).max(1_000_000).default(100_000),
+  /** Batch lane: most provider batches one batch has open at once. */
+  LANE_MAX_OPEN: z.coerce.number().int().min(1).max(100).default(4),
+  /** Batch lane: most requests per provider batch, below the provider's own limit (tests use it to force a split). */
+  LANE_MAX_REQUESTS: z.coerce.number().int().min(1).optional(),
+  /** Batch lane: first wait between two looks at an open provider batch; doubles while nothing changes, up to LANE_POLL_MAX_MS. */
+  LANE_POLL_MS: z.coerce.number().int().min(50).default(10_000),
+  LANE_POLL_MAX_MS: z.coerce.number().int().min(50).default(300_000),
+  /** Batch lane: how often one task may be sent in a provider batch before an expired line fails it. */
+  LANE_MAX_SUBMISSIONS: z.coerce.number().int().min(1).max(20).default(3),
 
   /** A secret of at least 32 characters: set, it turns authentication on and is itself an admin key. */
   ADMIN_API_KEY: z.preprocess((v) => (v === "" ? undefined : v), z.string().min(32, "must be at least 32 characters").optional()),

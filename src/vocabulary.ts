@@ -92,3 +92,24 @@ export interface BatchChange {
   /** Commit time, ms since the epoch. */
   at: number;
 }
+
+/** How a batch's analysis reaches the provider: one request per task, or the provider's batch API at its batch price. */
+export const ANALYSIS_MODES = ["live", "batch"] as const;
+export type AnalysisMode = (typeof ANALYSIS_MODES)[number];
+
+/** What becomes of a task whose provider batch line expired or was cancelled by the provider: sent again in a new provider batch, sent live, or failed. */
+export const EXPIRY_POLICIES = ["resubmit", "live", "fail"] as const;
+export type ExpiryPolicy = (typeof EXPIRY_POLICIES)[number];
+
+/** Providers whose batch API the batch lane speaks. */
+export const BATCH_PROVIDER_KINDS = ["openai", "anthropic"] as const;
+export type BatchProviderKind = (typeof BATCH_PROVIDER_KINDS)[number];
+
+/**
+ * Where a provider batch stands: `submitting` from the moment the store recorded it until the
+ * provider accepted it, then the provider's progress in the same words for every provider.
+ * `ended` and `failed` are final, and recorded only once every line has been reported: until
+ * then a provider batch the provider finished reads `finalizing`.
+ */
+export const PROVIDER_BATCH_STATUSES = ["submitting", "validating", "in_progress", "finalizing", "cancelling", "ended", "failed"] as const;
+export type ProviderBatchStatus = (typeof PROVIDER_BATCH_STATUSES)[number];

@@ -4,7 +4,7 @@
  * types are inferred from them so the vocabulary lives in exactly one place.
  */
 import { z } from "zod";
-import { UNIT_STATUSES, WORK_KINDS } from "../vocabulary";
+import { BATCH_PROVIDER_KINDS, PROVIDER_BATCH_STATUSES, UNIT_STATUSES, WORK_KINDS } from "../vocabulary";
 
 export { UNIT_STATUSES };
 export type { PriorStatus, Source, UnitStatus, WorkKind } from "../vocabulary";
@@ -66,6 +66,10 @@ export const machineEventSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("TASK_FAILED"), runId, taskId: z.string(), from: prior, error }),
   z.object({ type: z.literal("FATAL_ERROR"), runId, error }),
   z.object({ type: z.literal("JOBS_WITHDRAWN"), runId, kind: workKindSchema, count }),
+  /** The batch lane asks to submit a provider batch of started tasks: allowed only while the run goes on. */
+  z.object({ type: z.literal("PROVIDER_BATCH_OPENED"), runId }),
+  /** What a provider says of one of the batch's provider batches; recorded in any state. */
+  z.object({ type: z.literal("PROVIDER_BATCH_UPDATED"), runId }),
 ]);
 export type MachineEvent = z.infer<typeof machineEventSchema>;
 export type MachineEventType = MachineEvent["type"];
@@ -131,6 +135,27 @@ export const workerReportSchema = z.discriminatedUnion("type", [
     ids: z.array(z.string().min(1)),
     /** The dispatch number of each withdrawn job, in the order of `ids`: only a unit still on that dispatch is released. */
     dispatches: z.array(count).optional(),
+    /** Withdrawn from this provider batch: only tasks it still carries go back. */
+    providerBatchId: z.uuid().optional(),
+  }),
+  /** The batch lane is about to submit these started tasks as one provider batch (its id is ours, chosen first). */
+  z.object({
+    type: z.literal("PROVIDER_BATCH_OPENED"),
+    ...reportBase,
+    providerBatchId: z.uuid(),
+    provider: z.enum(BATCH_PROVIDER_KINDS),
+    taskIds: z.array(z.string().min(1)).min(1),
+  }),
+  z.object({
+    type: z.literal("PROVIDER_BATCH_UPDATED"),
+    ...reportBase,
+    providerBatchId: z.uuid(),
+    status: z.enum(PROVIDER_BATCH_STATUSES),
+    providerId: z.string().min(1).optional(),
+    providerStatus: z.string().optional(),
+    requestCounts: z.object({ total: count, succeeded: count, failed: count }).optional(),
+    expiresAt: z.iso.datetime().optional(),
+    errors: z.array(z.string()).optional(),
   }),
 ]);
 export type WorkerReport = z.infer<typeof workerReportSchema>;

@@ -53,6 +53,8 @@ export interface BatchContext {
 export interface BatchInput {
   documents: number;
   window: number;
+  /** The analysis window when it differs from staging's (the batch lane sends a whole run at once). */
+  analysisWindow?: number;
   stagingTolerance: number;
   failureTolerance: number;
 }
@@ -71,6 +73,10 @@ export type Effect =
   | { type: "withdrawJobs"; runId: number; kind: WorkKind }
   | { type: "releaseWithdrawn"; runId: number; kind: WorkKind; to: "pending" | "cancelled" }
   | { type: "taskStarted"; runId: number; taskId: string }
+  /** A provider batch of started tasks may be submitted (the store records it with the report). */
+  | { type: "openProviderBatch"; runId: number }
+  /** What a provider says of a provider batch, to record. */
+  | { type: "recordProviderBatch" }
   | { type: "deleteBatch" };
 export type EffectType = Effect["type"];
 
@@ -110,6 +116,8 @@ export const batchMachine = setup({
   },
   actions: {
     deleteBatch: emit({ type: "deleteBatch" }),
+    openProviderBatch: emit(({ context }) => ({ type: "openProviderBatch" as const, runId: context.runId })),
+    recordProviderBatch: emit({ type: "recordProviderBatch" }),
     startTask: emit(({ context, event }) => ({
       type: "taskStarted" as const,
       runId: context.runId,
@@ -236,7 +244,7 @@ export const batchMachine = setup({
   context: ({ input }: { input: BatchInput | undefined }) => ({
     runId: 0,
     documents: input?.documents ?? 0,
-    windows: { staging: input?.window ?? 1, analysis: input?.window ?? 1 },
+    windows: { staging: input?.window ?? 1, analysis: input?.analysisWindow ?? input?.window ?? 1 },
     stagingTolerance: input?.stagingTolerance ?? 0,
     failureTolerance: input?.failureTolerance ?? 0,
     autoRun: false,
@@ -253,6 +261,8 @@ export const batchMachine = setup({
     TASK_COMPLETED: { guard: "isOpenReport", actions: "settleReport" },
     TASK_FAILED: { guard: "isOpenReport", actions: "settleReport" },
     JOBS_WITHDRAWN: { guard: "canWithdraw", actions: "withdrawnToCancelled" },
+    // Provider batches go on after a pause or cancel (their finished lines still count): what the provider says is always recorded.
+    PROVIDER_BATCH_UPDATED: { actions: "recordProviderBatch" },
   },
   states: {
     SAVED: {
@@ -307,6 +317,7 @@ export const batchMachine = setup({
           ],
           on: {
             TASK_STARTED: { guard: "canStartTask", actions: "startTask" },
+            PROVIDER_BATCH_OPENED: { guard: "isCurrentRun", actions: "openProviderBatch" },
             TASK_COMPLETED: { guard: "isOpenReport", actions: ["settleReport", "refillTasks"] },
             TASK_FAILED: { guard: "isOpenReport", actions: ["settleReport", "refillTasks"] },
             JOBS_WITHDRAWN: { guard: "canWithdraw", actions: ["withdrawnToPending", "refillTasks"] },

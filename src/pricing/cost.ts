@@ -3,6 +3,7 @@
  * batch's own overrides, and the dollar cost of a provider's reported usage at that price.
  * An unknown model has no price: its cost is `null`, with a note saying why, never a guess.
  */
+import type { AnalysisMode } from "../vocabulary";
 import type { ModelEntry, Price, PriceTable } from "./price-table";
 
 /** Tokens as the provider reported them. `inputTokens` includes the cached and cache-written ones. */
@@ -18,6 +19,8 @@ export interface TokenUsage {
 export interface ModelOverrides {
   price?: Price;
   contextTokens?: number;
+  /** `batch`: the provider's Batch API prices (the table's `batch` entry), where the model has them. */
+  lane?: AnalysisMode;
 }
 
 export interface ModelInfo {
@@ -43,7 +46,7 @@ const priceOf = (e: ModelEntry): Price => ({
 /** The price and limits `model` runs at, the batch's overrides first. */
 export function priceFor(model: string, table: PriceTable, overrides: ModelOverrides = {}): ModelInfo {
   const entry = table.lookup(model);
-  const price = overrides.price ?? (entry ? priceOf(entry) : null);
+  const price = overrides.price ?? (entry ? (overrides.lane === "batch" && entry.batch ? { ...entry.batch } : priceOf(entry)) : null);
   return {
     model,
     price,

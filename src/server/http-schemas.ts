@@ -3,7 +3,7 @@
  * handler parses with these; a failure answers 400 naming the field.
  */
 import { z } from "zod";
-import { PROVIDER_KINDS } from "../vocabulary";
+import { ANALYSIS_MODES, EXPIRY_POLICIES, PROVIDER_KINDS } from "../vocabulary";
 import { actionSchema } from "../machines/batch.events";
 import { outputSchemaProblems } from "../output-schema";
 import { priceSchema } from "../pricing";
@@ -60,6 +60,13 @@ export const analysisSchema = z.object({
   context_tokens: z.number().int().min(256).max(100_000_000).optional(),
   failure_tolerance: ratio.optional(),
   staging_tolerance: ratio.optional(),
+  /** `batch`: the provider's batch API at its batch price (OpenAI or Anthropic), instead of one request per task. */
+  mode: z.enum(ANALYSIS_MODES).optional(),
+  /** Batch lane: what becomes of a task whose line the provider let expire or cancelled. */
+  on_expiry: z.enum(EXPIRY_POLICIES).optional(),
+}).refine((a) => !(a.mode === "batch" && a.provider === "local"), {
+  message: "the local analyzer has no batch API: mode batch needs provider openai or anthropic",
+  path: ["mode"],
 });
 export type AnalysisInput = z.infer<typeof analysisSchema>;
 

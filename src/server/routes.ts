@@ -35,6 +35,7 @@ export interface RoutesDeps {
     Config,
     | "MAX_RUNNING_BATCHES"
     | "DISPATCH_WINDOW"
+    | "LANE_WINDOW"
     | "STAGING_TOLERANCE"
     | "FAILURE_TOLERANCE"
     | "MAX_DOCUMENT_BYTES"
@@ -158,6 +159,7 @@ export function createApiRouter({ service, queries, uploads, config, redisReady,
         analysis: body.analysis,
         priority: body.priority,
         window: config.DISPATCH_WINDOW,
+        ...(body.analysis.mode === "batch" && { analysisWindow: config.LANE_WINDOW }),
         stagingTolerance: body.analysis.staging_tolerance ?? config.STAGING_TOLERANCE,
         failureTolerance: body.analysis.failure_tolerance ?? config.FAILURE_TOLERANCE,
         documents,

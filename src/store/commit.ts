@@ -23,7 +23,7 @@ import type { Pool } from "pg";
 import { initialSnapshot, stateName, stateOf } from "../machines/batch.transition";
 import { loadSnapshot, type SnapshotUpgradeRecord } from "../stored-snapshot";
 import type { Logger } from "../logger";
-import type { BatchChange } from "../vocabulary";
+import type { AnalysisMode, BatchChange } from "../vocabulary";
 import { notifyChange } from "./notify";
 import { mayChangeQueue, planGroup, type HistoryRow, type Write } from "./plan";
 import type { Sql } from "./pool";
@@ -49,6 +49,8 @@ import { settleDocuments } from "./sql/settle-documents";
 import { settleTasks } from "./sql/settle-tasks";
 import { startTasks } from "./sql/start-tasks";
 import { updateBatch } from "./sql/update-batch";
+import { openProviderBatch } from "./sql/open-provider-batch";
+import { updateProviderBatch } from "./sql/update-provider-batch";
 import { DEFAULT_TENANT } from "../tenants";
 import { inTransaction, isDataError } from "./tx";
 import { eventTypeOf, InvariantError, type Commit, type CreateBatchRecord, type OutboxItem, type Submission, type SubmissionResult } from "./types";
@@ -85,6 +87,7 @@ export function createCommitter(deps: CommitterDeps) {
     const input = {
       documents: documentCount(record.documents),
       window: record.window,
+      ...(record.analysisWindow !== undefined && { analysisWindow: record.analysisWindow }),
       stagingTolerance: record.stagingTolerance,
       failureTolerance: record.failureTolerance,
     };
@@ -191,7 +194,7 @@ export function createCommitter(deps: CommitterDeps) {
     if (plan.queueChanged && !session.withQueueLock) throw new InvariantError("a group changed queue membership without the queue lock");
 
     const outbox: OutboxItem[] = [];
-    for (const w of plan.writes) await carryOut(sql, batchId, w, outbox);
+    for (const w of plan.writes) await carryOut(sql, batchId, row.lane, w, outbox);
 
     const { status, substate } = stateOf(plan.snapshot);
     const outboxIds: string[] = [];
@@ -279,12 +282,13 @@ function namedUnits(submissions: Submission[]): { documentIds: string[]; taskIds
     if (r.type === "DOCUMENT_STAGED" || r.type === "DOCUMENT_STAGE_FAILED") documentIds.add(r.documentId);
     else if (r.type === "TASK_STARTED" || r.type === "TASK_COMPLETED" || r.type === "TASK_FAILED") taskIds.add(r.taskId);
     else if (r.type === "JOBS_WITHDRAWN") for (const id of r.ids) (r.kind === "staging" ? documentIds : taskIds).add(id);
+    else if (r.type === "PROVIDER_BATCH_OPENED") for (const id of r.taskIds) taskIds.add(id);
   }
   return { documentIds: [...documentIds].filter((id) => UUID.test(id)), taskIds: [...taskIds] };
 }
 
 /** Carries out one planned write, checking the rows it touched against what the machine counted. */
-async function carryOut(sql: Sql, batchId: string, w: Write, outbox: OutboxItem[]): Promise<void> {
+async function carryOut(sql: Sql, batchId: string, lane: AnalysisMode, w: Write, outbox: OutboxItem[]): Promise<void> {
   switch (w.type) {
     case "resetOutput":
       return resetOutput(sql, batchId);
@@ -315,9 +319,16 @@ async function carryOut(sql: Sql, batchId: string, w: Write, outbox: OutboxItem[
     case "dispatch": {
       const units = await dispatchUnits(sql, batchId, w.kind, w.runId, w.count);
       expectCount(w.kind === "staging" ? "documents dispatched" : "tasks dispatched", units.length, w.count);
-      outbox.push({ type: w.kind === "staging" ? "enqueueStaging" : "enqueueAnalysis", runId: w.runId, units });
+      if (w.kind === "staging") outbox.push({ type: "enqueueStaging", runId: w.runId, units });
+      else outbox.push({ type: "enqueueAnalysis", runId: w.runId, units, ...(lane === "batch" && { lane }) });
       return;
     }
+    case "openProviderBatch":
+      await openProviderBatch(sql, batchId, w);
+      return;
+    case "updateProviderBatch":
+      await updateProviderBatch(sql, batchId, w.update);
+      return;
     case "withdrawJobs":
       outbox.push({ type: "withdrawJobs", runId: w.runId, kind: w.kind });
       return;

@@ -56,8 +56,12 @@ export function unitKeyOf(r: WorkerReport): string {
       return "";
     case "JOBS_WITHDRAWN":
       return createHash("sha256")
-        .update(r.ids.map((id, i) => `${id}:${r.dispatches?.[i] ?? ""}`).sort().join("\n"))
+        .update([...(r.providerBatchId ? [r.providerBatchId] : []), ...r.ids.map((id, i) => `${id}:${r.dispatches?.[i] ?? ""}`).sort()].join("\n"))
         .digest("hex");
+    case "PROVIDER_BATCH_OPENED":
+      return r.providerBatchId;
+    case "PROVIDER_BATCH_UPDATED":
+      return `${r.providerBatchId}:${r.status}`;
   }
 }
 

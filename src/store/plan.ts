@@ -19,6 +19,7 @@ import { cleanDeep, findUnstorable } from "./clean";
 import type { NewDocument, Submission, SubmissionResult } from "./types";
 import { boundHistoryContext } from "../history-context";
 import { documentCount, isStagedUpload, type StagedUpload } from "../uploads/upload-spool";
+import type { ProviderBatchUpdate } from "./sql/update-provider-batch";
 
 /** A unit as stored when the group starts: its run, its status and how often it was dispatched. */
 export interface UnitRow {
@@ -28,6 +29,8 @@ export interface UnitRow {
   dispatches?: number;
   /** Its result already waits in the inbox (it ran; a job must not start it again). */
   reported?: boolean;
+  /** The provider batch carrying the task (batch lane). */
+  providerBatchId?: string | null;
 }
 
 /** The stored status of every unit the group's submissions name (absent: not in this batch). */
@@ -71,7 +74,9 @@ export type Write =
   | { type: "cancelPending"; kind: WorkKind; runId: number }
   | { type: "createTasks"; runId: number; scope: "staged" | "unsucceeded"; expected: number }
   | { type: "dispatch"; kind: WorkKind; runId: number; count: number }
-  | { type: "withdrawJobs"; kind: WorkKind; runId: number };
+  | { type: "withdrawJobs"; kind: WorkKind; runId: number }
+  | { type: "openProviderBatch"; id: string; runId: number; provider: string; taskIds: string[] }
+  | { type: "updateProviderBatch"; update: ProviderBatchUpdate };
 
 export interface HistoryRow {
   seq: number;
@@ -119,7 +124,7 @@ interface Prepared {
   expectedVersion?: number;
   /** Why it never reaches the machine. */
   skip?: { outcome: Outcome; code: ReasonCode; reason: string };
-  /** Units a withdrawal names that are still in flight. */
+  /** Units a withdrawal names that are still in flight; the tasks a provider batch opened with takes. */
   withdrawn?: string[];
 }
 
@@ -362,7 +367,9 @@ function prepareReport(snapshot: BatchSnapshot, r: WorkerReport, docs: Map<strin
         const reason = `names ${r.ids.length} jobs but ${r.dispatches.length} dispatch numbers`;
         return { ...base, event: null, skip: { outcome: "invalid", code: "invalid_input", reason }, context: { runId: r.runId, kind: r.kind, reported: r.ids.length } };
       }
-      const inFlight = [...new Set(r.ids)].filter((id) => priorOf(units.get(id), r.runId) === "running");
+      // A task a provider batch carries goes back only when that provider batch gives it back.
+      const carrier = r.providerBatchId ?? null;
+      const inFlight = [...new Set(r.ids)].filter((id) => priorOf(units.get(id), r.runId) === "running" && (units.get(id)?.providerBatchId ?? null) === carrier);
       // A job of an earlier dispatch says nothing about the unit's current job, which may be live.
       const ids = r.dispatches ? currentDispatches(r.ids, r.dispatches, units).filter((id) => inFlight.includes(id)) : inFlight;
       const skip =
@@ -378,9 +385,23 @@ function prepareReport(snapshot: BatchSnapshot, r: WorkerReport, docs: Map<strin
         event: skip ? null : { type: r.type, runId: r.runId, kind: r.kind, count: ids.length },
         skip,
         withdrawn: ids,
-        context: { runId: r.runId, kind: r.kind, withdrawn: ids.length, reported: r.ids.length },
+        context: { runId: r.runId, kind: r.kind, withdrawn: ids.length, reported: r.ids.length, ...(carrier && { providerBatchId: carrier }) },
       };
     }
+    case "PROVIDER_BATCH_OPENED": {
+      const ids = [...new Set(r.taskIds)].filter((id) => priorOf(tasks.get(id), r.runId) === "running" && !tasks.get(id)?.providerBatchId);
+      const context = { providerBatchId: r.providerBatchId, provider: r.provider, runId: r.runId, tasks: ids.length, asked: r.taskIds.length };
+      if (!ids.length) {
+        return { ...base, event: null, context, skip: { outcome: "ignored", code: "nothing_in_flight", reason: "none of the named tasks is dispatched and free of a provider batch" } };
+      }
+      return { ...base, event: { type: r.type, runId: r.runId }, context, withdrawn: ids };
+    }
+    case "PROVIDER_BATCH_UPDATED":
+      return {
+        ...base,
+        event: { type: r.type, runId: r.runId },
+        context: { providerBatchId: r.providerBatchId, status: r.status, ...(r.providerId && { providerId: r.providerId }), ...(r.requestCounts && { requestCounts: r.requestCounts }) },
+      };
   }
 }
 
@@ -437,6 +458,29 @@ function recordFacts(
       writes.settleTask(r.taskId, { status: "failed", error: r.error, output: null, ...usageOf(r), latencyMs: r.latencyMs ?? null });
       tasks.set(r.taskId, { runId: r.runId, status: "failed" });
       return;
+    case "PROVIDER_BATCH_OPENED": {
+      const ids = p.withdrawn ?? [];
+      for (const id of ids) {
+        const row = tasks.get(id);
+        if (row) tasks.set(id, { ...row, providerBatchId: r.providerBatchId });
+      }
+      writes.structural({ type: "openProviderBatch", id: r.providerBatchId, runId: r.runId, provider: r.provider, taskIds: ids });
+      return;
+    }
+    case "PROVIDER_BATCH_UPDATED":
+      writes.structural({
+        type: "updateProviderBatch",
+        update: {
+          id: r.providerBatchId,
+          status: r.status,
+          providerId: r.providerId ?? null,
+          providerStatus: r.providerStatus ?? null,
+          requestCounts: r.requestCounts ?? null,
+          expiresAt: r.expiresAt ?? null,
+          errors: r.errors ?? null,
+        },
+      });
+      return;
     case "TASK_STARTED":
     case "FATAL_ERROR":
     case "JOBS_WITHDRAWN":
@@ -491,7 +535,7 @@ function carryOut(effect: Effect, next: BatchSnapshot, p: Prepared, writes: Writ
       const units = effect.kind === "staging" ? docs : tasks;
       for (const id of p.withdrawn ?? []) {
         const row = units.get(id);
-        if (row) units.set(id, { ...row, status: effect.to });
+        if (row) units.set(id, { ...row, status: effect.to, providerBatchId: null });
         writes.release(effect.kind, id, effect.to);
       }
       return;
@@ -500,6 +544,10 @@ function carryOut(effect: Effect, next: BatchSnapshot, p: Prepared, writes: Writ
       writes.startTask(effect.taskId);
       return;
     case "deleteBatch":
+      return;
+    // Written from the report itself (recordFacts): the effect only says the machine allowed it.
+    case "openProviderBatch":
+    case "recordProviderBatch":
       return;
   }
 }

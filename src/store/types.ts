@@ -1,6 +1,6 @@
 /** The store's vocabulary towards its callers: what one may submit, and what comes back. */
 import type { Action, MachineEvent, WorkerReport, WorkKind } from "../machines/batch.events";
-import type { Outcome, ReasonCode, Source, StateRef } from "../vocabulary";
+import type { AnalysisMode, Outcome, ReasonCode, Source, StateRef } from "../vocabulary";
 import type { StagedUpload } from "../uploads/upload-spool";
 
 /** A document as stored when it is added. */
@@ -36,7 +36,8 @@ export interface SubmissionResult {
 /** Queue work for the relay, one list per committed group. */
 export type OutboxItem =
   | { type: "enqueueStaging"; runId: number; units: { id: string; dispatch: number }[] }
-  | { type: "enqueueAnalysis"; runId: number; units: { id: string; dispatch: number }[] }
+  /** `lane: "batch"`: the tasks go to the provider batch lane instead of one job each. */
+  | { type: "enqueueAnalysis"; runId: number; units: { id: string; dispatch: number }[]; lane?: AnalysisMode }
   | { type: "withdrawJobs"; runId: number; kind: WorkKind };
 
 /** The payload of one outbox row: every piece of queue work one group asked for. */
@@ -64,6 +65,8 @@ export interface CreateBatchRecord {
   analysis: Record<string, unknown>;
   priority: number;
   window: number;
+  /** The analysis window when it differs (the batch lane's). */
+  analysisWindow?: number;
   stagingTolerance: number;
   failureTolerance: number;
   /** In memory, or spooled (an archive or a large upload, moved in by one statement). */

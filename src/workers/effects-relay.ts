@@ -13,7 +13,7 @@
 import type { Pool } from "pg";
 import type { Logger } from "../logger";
 import type { OutboxItem, OutboxPayload } from "../store";
-import { jobIds, type AnalysisJob, type Queues, type StagingJob } from "./queues";
+import { jobIds, LANE_SUBMIT_OPTIONS, type AnalysisJob, type LaneJob, type Queues, type StagingJob } from "./queues";
 import type { Withdrawer } from "./withdraw";
 
 export interface EffectsRelayDeps {
@@ -87,11 +87,14 @@ export function createEffectsRelay(deps: EffectsRelayDeps) {
   async function relay(rows: LeasedRow[]) {
     let staging: { name: string; data: StagingJob; opts: { jobId: string } }[] = [];
     let analysis: { name: string; data: AnalysisJob; opts: { jobId: string } }[] = [];
+    let lane: { name: string; data: LaneJob; opts: { jobId: string } & typeof LANE_SUBMIT_OPTIONS }[] = [];
     const flush = async () => {
       if (staging.length) await queues.staging.addBulk(staging);
       if (analysis.length) await queues.analysis.addBulk(analysis);
+      if (lane.length) await queues.lane.addBulk(lane);
       staging = [];
       analysis = [];
+      lane = [];
     };
     for (const row of rows) {
       for (const item of itemsOf(row.payload)) {
@@ -104,6 +107,15 @@ export function createEffectsRelay(deps: EffectsRelayDeps) {
             }
             break;
           case "enqueueAnalysis":
+            // The batch lane submits a dispatch's tasks together, as provider batches.
+            if (item.lane === "batch") {
+              const first = item.units[0];
+              if (first) {
+                const data: LaneJob = { kind: "submit", batchId, runId: item.runId };
+                lane.push({ name: "submit", data, opts: { jobId: jobIds.laneSubmit({ ...data, key: `${first.id}-d${first.dispatch}` }), ...LANE_SUBMIT_OPTIONS } });
+              }
+              break;
+            }
             for (const u of item.units) {
               const data = { batchId, runId: item.runId, taskId: u.id, dispatch: u.dispatch };
               analysis.push({ name: "analyse", data, opts: { jobId: jobIds.analysis(data) } });

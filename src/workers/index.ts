@@ -21,7 +21,8 @@ import { createExtractorPool, type ExtractorPool } from "./extractor-pool";
 import { createRateLimiter, selectProvider, type Provider } from "./providers";
 import { claimQueuePrefix, databaseIdentity } from "./queue-owner";
 import { createQueueWatch } from "./queue-watch";
-import { createQueues, QUEUE_NAMES, type AnalysisJob, type StagingJob } from "./queues";
+import { batchClients, createLaneProcessor } from "./lane";
+import { createQueues, QUEUE_NAMES, type AnalysisJob, type LaneJob, type StagingJob } from "./queues";
 import { createReconciler } from "./reconciler";
 import { createStagingProcessor } from "./staging.worker";
 import { createWithdrawer } from "./withdraw";
@@ -53,6 +54,12 @@ export type BackgroundConfig = Pick<
   | "OPENAI_API_KEY"
   | "OPENAI_BASE_URL"
   | "ANTHROPIC_API_KEY"
+  | "ANTHROPIC_BASE_URL"
+  | "LANE_MAX_OPEN"
+  | "LANE_MAX_REQUESTS"
+  | "LANE_POLL_MS"
+  | "LANE_POLL_MAX_MS"
+  | "LANE_MAX_SUBMISSIONS"
   | "LLM_TIMEOUT_MS"
   | "LLM_MAX_RETRIES"
   | "LLM_OUTPUT_RETRIES"
@@ -211,6 +218,22 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
           ...(metrics && { onUsage: (u) => metrics.providerUsage(u) }),
         }),
         { ...common, concurrency: config.ANALYSIS_CONCURRENCY },
+      ),
+      new Worker<LaneJob>(
+        QUEUE_NAMES.lane,
+        createLaneProcessor({
+          prisma,
+          pool: engine.store.pool,
+          service: engine.service,
+          queues,
+          logger: logger.child({ component: "lane" }),
+          availability,
+          prices: prices!,
+          config,
+          clientFor: batchClients(config),
+        }),
+        // Submitting uploads whole files and polling mostly waits on the provider: a few at once.
+        { ...common, concurrency: 4 },
       ),
     );
     for (const w of workers) w.on("error", (err) => logger.error({ err, queue: w.name }, "worker error"));

@@ -35,12 +35,28 @@ export interface AnalysisJob {
   outcome?: TaskOutcome;
 }
 
-export const QUEUE_NAMES = { staging: "staging", analysis: "analysis" } as const;
+/**
+ * The provider batch lane's work: `submit` sends a run's dispatched tasks that no provider batch
+ * carries yet (read from PostgreSQL when it runs, so any number of these jobs may overlap);
+ * `poll` looks at one provider batch until it ends and reports its lines.
+ */
+export type LaneJob =
+  | { kind: "submit"; batchId: string; runId: number }
+  | { kind: "poll"; batchId: string; runId: number; providerBatchId: string; intervalMs?: number };
+
+export const QUEUE_NAMES = { staging: "staging", analysis: "analysis", lane: "provider-batches" } as const;
 
 export const jobIds = {
   staging: (j: StagingJob) => `stage-${j.batchId}-r${j.runId}-${j.documentId}-d${j.dispatch}`,
   analysis: (j: Pick<AnalysisJob, "taskId" | "dispatch">) => `task-${j.taskId}-d${j.dispatch}`,
+  /** One per dispatch (named by its first task), or per occasion (`reason`) for the reconciler and the poller. */
+  laneSubmit: (j: { batchId: string; runId: number; key: string }) => `lane-submit-${j.batchId}-r${j.runId}-${j.key}`,
+  /** One poller per provider batch at a time. */
+  lanePoll: (providerBatchId: string) => `lane-poll-${providerBatchId}`,
 };
+
+/** Submit jobs leave no trace when done, so the same occasion may submit again later. */
+export const LANE_SUBMIT_OPTIONS = { removeOnComplete: true, removeOnFail: { count: 1000 } };
 
 /**
  * attempts: how often BullMQ runs a job that throws (a stalled job — its worker died — is
@@ -56,6 +72,7 @@ export const defaultJobOptions: DefaultJobOptions = {
 export interface Queues {
   staging: Queue<StagingJob>;
   analysis: Queue<AnalysisJob>;
+  lane: Queue<LaneJob>;
   all: Queue[];
   close(): Promise<void>;
 }
@@ -64,11 +81,13 @@ export interface Queues {
 export function createQueues(connection: ConnectionOptions, prefix: string, onError?: (err: Error) => void): Queues {
   const staging = new Queue<StagingJob>(QUEUE_NAMES.staging, { connection, prefix, defaultJobOptions });
   const analysis = new Queue<AnalysisJob>(QUEUE_NAMES.analysis, { connection, prefix, defaultJobOptions });
-  const all = [staging, analysis] as Queue[];
+  const lane = new Queue<LaneJob>(QUEUE_NAMES.lane, { connection, prefix, defaultJobOptions });
+  const all = [staging, analysis, lane] as Queue[];
   if (onError) for (const q of all) q.on("error", onError);
   return {
     staging,
     analysis,
+    lane,
     all,
     close: async () => {
       await Promise.all(all.map((q) => q.close()));

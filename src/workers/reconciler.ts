@@ -12,6 +12,7 @@ import type { BatchService } from "../batch-service";
 import type { PrismaClient } from "../db";
 import type { Logger } from "../logger";
 import type { EffectsRelay } from "./effects-relay";
+import { ensurePollers, reconcileLane } from "./lane";
 import { jobIds, type Queues } from "./queues";
 
 export interface ReconcilerDeps {
@@ -52,9 +53,15 @@ export function createReconciler({ prisma, queues, service, relay, logger }: Rec
       }
     }
 
-    const running = await prisma.batch.findMany({ where: { status: "ANALYZING", substate: "running" }, select: { id: true, runId: true } });
+    const pollers = await ensurePollers({ prisma, queues });
+    repairs.push(...Array.from({ length: pollers }, (): Repair => "requeued"));
+    const running = await prisma.batch.findMany({ where: { status: "ANALYZING", substate: "running" }, select: { id: true, runId: true, analysis: true } });
     for (const b of running) {
-      const tasks = await prisma.task.findMany({ where: { batchId: b.id, runId: b.runId, status: "running" }, select: { id: true, dispatches: true } });
+      const lane = (b.analysis as { mode?: string } | null)?.mode === "batch" ? await reconcileLane({ prisma, queues }, b.id, b.runId) : null;
+      if (lane?.added) repairs.push(...Array.from({ length: lane.added }, (): Repair => "requeued"));
+      const tasks = lane
+        ? lane.live
+        : await prisma.task.findMany({ where: { batchId: b.id, runId: b.runId, status: "running" }, select: { id: true, dispatches: true } });
       for (const t of tasks) {
         const data = { batchId: b.id, runId: b.runId, taskId: t.id, dispatch: t.dispatches };
         const stillRunning = () => awaitsReport("tasks", b.id, t.id, t.dispatches);

@@ -29,6 +29,18 @@ const NOT_STARTED = new Set(["waiting", "delayed", "prioritized", "waiting-child
 const FINISHED = new Set(["completed", "failed", "unknown"]);
 
 export function createWithdrawer({ prisma, queues, service, logger, publisher, abortChannel }: WithdrawDeps) {
+  /**
+   * Provider batches (batch lane) are not withdrawn here: their pollers, run now instead of at their
+   * next look, see the batch no longer analysing and cancel them, and hand back what they did not finish.
+   */
+  async function hurryPollers(batchId: string) {
+    const open = await prisma.providerBatch.findMany({ where: { batchId, status: { notIn: ["ended", "failed", "submitting"] } }, select: { id: true } });
+    for (const p of open) {
+      const job = await queues.lane.getJob(jobIds.lanePoll(p.id));
+      if (job && (await job.isDelayed())) await job.promote();
+    }
+  }
+
   return async function withdraw(batchId: string, runId: number, kind: WorkKind): Promise<void> {
     const readBatch = () => prisma.batch.findUnique({ where: { id: batchId }, select: { status: true, runId: true } });
     // Resumed before its withdrawal was carried out: the jobs are wanted again, and taking them
@@ -69,6 +81,7 @@ export function createWithdrawer({ prisma, queues, service, logger, publisher, a
         await publisher.publish(abortChannel, JSON.stringify({ batchId, jobIds: inFlight }));
       }
     }
+    if (kind === "analysis") await hurryPollers(batchId);
     logger.debug({ batchId, runId, kind, withdrawn: withdrawn.length, inFlight: inFlight.length }, "withdrew jobs");
   };
 }

@@ -37,6 +37,10 @@ export interface FakeBatchBehaviour {
   validate?: (lines: FakeBatchLine[]) => string[];
   /** Answers every call 401. */
   unauthorized?: boolean;
+  /** Creates the next batch, then answers 500 as if the connection broke after the provider accepted it. */
+  failCreateOnce?: boolean;
+  /** Lists each result line this many times (a reader that must count each once). */
+  repeatResults?: number;
 }
 
 type Phase = "validating" | "in_progress" | "cancelling" | "ended" | "failed";
@@ -144,8 +148,9 @@ export async function startFakeBatches(initial: FakeBatchBehaviour = {}): Promis
         errors.push(JSON.stringify({ id, custom_id: line.customId, response: null, error: { code, message: code === "batch_cancelled" ? "Batch was cancelled." : "This request could not be executed before the completion window expired." } }));
       }
     }
-    const store = (lines: string[]) => {
-      if (lines.length === 0) return undefined;
+    const store = (once: string[]) => {
+      if (once.length === 0) return undefined;
+      const lines = once.flatMap((l) => Array.from({ length: behaviour.repeatResults ?? 1 }, () => l));
       const id = newId("file-");
       files.set(id, { filename: `${batch.id}.jsonl`, purpose: "batch_output", content: `${lines.join("\n")}\n`, createdAt: Date.now() });
       return id;
@@ -297,7 +302,12 @@ export async function startFakeBatches(initial: FakeBatchBehaviour = {}): Promis
         .filter((l) => l.trim() !== "")
         .map((l) => JSON.parse(l) as { custom_id: string; body: ChatRequestBody })
         .map((l) => ({ customId: l.custom_id, body: l.body }));
-      return json(res, 200, openaiBatch(create("openai", lines, body.metadata ?? {})));
+      const created = create("openai", lines, body.metadata ?? {});
+      if (behaviour.failCreateOnce) {
+        behaviour = { ...behaviour, failCreateOnce: false };
+        return json(res, 500, { error: { message: "The server had an error", type: "server_error" } });
+      }
+      return json(res, 200, openaiBatch(created));
     }
     if (method === "GET" && path === "/v1/batches") return json(res, 200, page(url, "openai", openaiBatch));
     if ((m = /^\/v1\/batches\/([^/]+)(\/cancel)?$/.exec(path))) {
@@ -311,7 +321,12 @@ export async function startFakeBatches(initial: FakeBatchBehaviour = {}): Promis
     if (method === "POST" && path === "/v1/messages/batches") {
       const body = JSON.parse(await readText(req)) as { requests: { custom_id: string; params: AnthropicParams }[] };
       const lines = body.requests.map((r) => ({ customId: r.custom_id, body: fromAnthropic(r.params) }));
-      return json(res, 200, anthropicBatch(create("anthropic", lines, {})));
+      const created = create("anthropic", lines, {});
+      if (behaviour.failCreateOnce) {
+        behaviour = { ...behaviour, failCreateOnce: false };
+        return json(res, 500, { type: "error", error: { type: "api_error", message: "Internal server error" } });
+      }
+      return json(res, 200, anthropicBatch(created));
     }
     if (method === "GET" && path === "/v1/messages/batches") {
       const listed = page(url, "anthropic", anthropicBatch);
@@ -324,7 +339,9 @@ export async function startFakeBatches(initial: FakeBatchBehaviour = {}): Promis
       else advance(batch);
       if (m[2] === "/results") {
         if (batch.phase !== "ended") return json(res, 400, { type: "error", error: { type: "invalid_request_error", message: "Batch has not ended" } });
-        return res.writeHead(200, { "content-type": "application/binary" }).end(`${batch.lines.map((l) => anthropicResult(batch, l)).join("\n")}\n`);
+        const times = behaviour.repeatResults ?? 1;
+        const out = batch.lines.flatMap((l) => Array.from({ length: times }, () => anthropicResult(batch, l)));
+        return res.writeHead(200, { "content-type": "application/binary" }).end(`${out.join("\n")}\n`);
       }
       return json(res, 200, anthropicBatch(batch));
     }

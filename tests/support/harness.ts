@@ -16,6 +16,7 @@ export const testConfig = {
   MAX_FILES_PER_REQUEST: 1000,
   MAX_ARCHIVE_DOCUMENTS: 100_000,
   MAX_ARCHIVE_BYTES: "1gb",
+  LANE_WINDOW: 1000,
 };
 
 export interface Harness {

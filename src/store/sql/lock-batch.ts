@@ -3,6 +3,7 @@
  * In: batch id. Rows: 1 (0 when the batch does not exist). Holds the row lock until commit.
  */
 import type { StoredSnapshot } from "../../machines/batch.transition";
+import type { AnalysisMode } from "../../vocabulary";
 import type { Sql } from "../pool";
 
 export interface LockedBatch {
@@ -12,11 +13,14 @@ export interface LockedBatch {
   historySeq: number;
   priority: number;
   tenant: string;
+  /** The analysis lane (`live` or `batch`), which decides how dispatched tasks are enqueued. */
+  lane: AnalysisMode;
 }
 
 export async function lockBatch(sql: Sql, batchId: string): Promise<LockedBatch | null> {
   const { rows } = await sql.query<LockedBatch>(
-    `SELECT snapshot, machine_version AS "machineVersion", version, history_seq AS "historySeq", priority, tenant FROM batches WHERE id = $1::uuid FOR UPDATE`,
+    `SELECT snapshot, machine_version AS "machineVersion", version, history_seq AS "historySeq", priority, tenant,
+       COALESCE(analysis->>'mode', 'live') AS lane FROM batches WHERE id = $1::uuid FOR UPDATE`,
     [batchId],
   );
   return rows[0] ?? null;

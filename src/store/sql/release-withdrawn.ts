@@ -1,5 +1,6 @@
 /**
- * Units whose jobs were taken back before they started: back to pending, or cancelled.
+ * Units whose jobs were taken back before they started: back to pending, or cancelled. A task
+ * leaves its provider batch with it (a line that expired or was cancelled).
  * In: batch id, kind, ids and target statuses. Rows: those still running (a unit a later
  * report of the same group settled is left as settled); at most one per id.
  */
@@ -16,7 +17,7 @@ export async function releaseWithdrawn(sql: Sql, batchId: string, kind: WorkKind
           params,
         )
       : await sql.query(
-          `UPDATE tasks t SET status = u.status, updated_at = now() FROM unnest($2::text[], $3::text[]) AS u(id, status)
+          `UPDATE tasks t SET status = u.status, provider_batch_id = NULL, updated_at = now() FROM unnest($2::text[], $3::text[]) AS u(id, status)
            WHERE t.id = u.id AND t.batch_id = $1::uuid AND t.status = 'running'`,
           params,
         );

@@ -1,11 +1,13 @@
 /**
- * Forgets a batch's runs: every task is deleted and every document's staging output cleared.
- * In: batch id. Rows: all tasks and documents of the batch. Two statements; rare (reset, restage, rerun).
+ * Forgets a batch's runs: every task and provider batch is deleted and every document's staging
+ * output cleared. In: batch id. Rows: all tasks, provider batches and documents of the batch.
+ * Three statements; rare (reset, restage, rerun).
  */
 import type { Sql } from "../pool";
 
 export async function resetOutput(sql: Sql, batchId: string): Promise<void> {
   await sql.query(`DELETE FROM tasks WHERE batch_id = $1::uuid`, [batchId]);
+  await sql.query(`DELETE FROM provider_batches WHERE batch_id = $1::uuid`, [batchId]);
   await sql.query(
     `UPDATE documents SET stage_run_id = NULL, stage_status = NULL, stage_error = NULL, text = NULL, chunks = NULL,
        token_count = NULL, text_sha256 = NULL, updated_at = now() WHERE batch_id = $1::uuid`,

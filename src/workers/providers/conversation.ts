@@ -373,7 +373,7 @@ const LIMITER_ANSWER_ESTIMATE = 512;
  * every request of a batch (single, map and combine alike) and always first, so that the provider's
  * prompt cache serves it after the first task.
  */
-function systemPrompt(req: Pick<AnalysisRequest, "instructions" | "outputSchema">): string {
+export function systemPrompt(req: Pick<AnalysisRequest, "instructions" | "outputSchema">): string {
   if (req.outputSchema === undefined) return req.instructions;
   return (
     `${req.instructions}\n\nAnswer with a single JSON value that matches the JSON Schema below, and nothing else: ` +
@@ -382,7 +382,7 @@ function systemPrompt(req: Pick<AnalysisRequest, "instructions" | "outputSchema"
 }
 
 /** The document's name and its chunks in order. */
-function userPrompt(req: Pick<AnalysisRequest, "documentName" | "chunks">): string {
+export function userPrompt(req: Pick<AnalysisRequest, "documentName" | "chunks">): string {
   const text = [...req.chunks].sort((a, b) => a.index - b.index).map((c) => c.text).join("\n\n");
   return `Document: ${req.documentName}\n\n${text}`;
 }

@@ -37,7 +37,9 @@ export function createAnthropicBatchClient(opts: AnthropicBatchOptions): BatchCl
     limits,
     lineBytes: (line) => Buffer.byteLength(JSON.stringify(request(line))) + 1,
     async submit(lines, metadata) {
-      return normalise(await client.messages.batches.create({ requests: lines.map(request) }), metadata);
+      // Never retried by the SDK: a create that reached the provider but lost its answer would be paid twice.
+      // The lane looks for it (`find`) before it submits again.
+      return normalise(await client.messages.batches.create({ requests: lines.map(request) }, { maxRetries: 0 }), metadata);
     },
     retrieve: async (id) => normalise(await client.messages.batches.retrieve(id)),
     cancel: async (id) => normalise(await client.messages.batches.cancel(id)),

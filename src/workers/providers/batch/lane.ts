@@ -3,6 +3,7 @@
  * Anthropic Message Batches), what it reads back, and how a run is split to fit the provider's limits.
  * Each SDK-backed client turns these into its own wire format; nothing here knows an SDK.
  */
+import type { BatchProviderKind, ProviderBatchStatus } from "../../../vocabulary";
 
 /** One request of a provider batch; `customId` is the task id, so each result line names its task. */
 export interface BatchRequestLine {
@@ -15,9 +16,8 @@ export interface BatchRequestLine {
   maxTokens?: number;
 }
 
-/** Where a provider batch is, in the same words for every provider. */
-export const PROVIDER_BATCH_STATUSES = ["validating", "in_progress", "finalizing", "cancelling", "ended", "failed"] as const;
-export type ProviderBatchStatus = (typeof PROVIDER_BATCH_STATUSES)[number];
+/** Where a provider batch is, as the provider reports it (`submitting` is ours, before the provider knows it). */
+export type ReportedStatus = Exclude<ProviderBatchStatus, "submitting">;
 
 /** Statuses after which the provider changes nothing more and the results (if any) can be read. */
 export const SETTLED_PROVIDER_BATCH_STATUSES: readonly ProviderBatchStatus[] = ["ended", "failed"];
@@ -33,7 +33,7 @@ export interface RequestCounts {
 /** What the provider says of one batch. */
 export interface ProviderBatch {
   id: string;
-  status: ProviderBatchStatus;
+  status: ReportedStatus;
   /** The provider's own word for it (`completed`, `expired`, `canceling`…), for display and logs. */
   providerStatus: string;
   counts: RequestCounts;
@@ -61,9 +61,6 @@ export type LineResult =
   /** The batch was cancelled before the line was answered. */
   | { customId: string; kind: "cancelled" };
 
-export const PROVIDER_BATCH_KINDS = ["openai", "anthropic"] as const;
-export type ProviderBatchKind = (typeof PROVIDER_BATCH_KINDS)[number];
-
 /** The most one provider batch may carry. */
 export interface BatchLimits {
   maxRequests: number;
@@ -72,7 +69,7 @@ export interface BatchLimits {
 
 /** A provider's batch API, as the lane uses it. */
 export interface BatchClient {
-  readonly kind: ProviderBatchKind;
+  readonly kind: BatchProviderKind;
   readonly limits: BatchLimits;
   /** The bytes one line takes in the provider's upload, to split a run under `limits.maxBytes`. */
   lineBytes(line: BatchRequestLine): number;

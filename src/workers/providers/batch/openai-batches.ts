@@ -10,7 +10,7 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import OpenAI, { toFile } from "openai";
 import type { Batch } from "openai/resources/batches";
 import { httpFailure } from "../retry";
-import type { BatchClient, BatchLimits, BatchRequestLine, LineResult, ProviderBatch, ProviderBatchStatus } from "./lane";
+import type { BatchClient, BatchLimits, BatchRequestLine, LineResult, ProviderBatch, ReportedStatus } from "./lane";
 
 /** OpenAI's documented ceilings for one batch input file. */
 export const OPENAI_BATCH_LIMITS: BatchLimits = { maxRequests: 50_000, maxBytes: 200 * 1024 * 1024 };
@@ -43,7 +43,9 @@ export function createOpenAIBatchClient(opts: OpenAIBatchOptions): BatchClient {
     async submit(lines, metadata) {
       const name = `tranche-${Object.values(metadata).join("-")}.jsonl`;
       const file = await client.files.create({ file: await toFile(Buffer.from(lines.map(encode).join("")), name), purpose: "batch" });
-      return normalise(await client.batches.create({ input_file_id: file.id, endpoint: ENDPOINT, completion_window: "24h", metadata }));
+      // Never retried by the SDK: a create that reached the provider but lost its answer would be paid twice.
+      // The lane looks for it by its metadata (`find`) before it submits again.
+      return normalise(await client.batches.create({ input_file_id: file.id, endpoint: ENDPOINT, completion_window: "24h", metadata }, { maxRetries: 0 }));
     },
     retrieve: async (id) => normalise(await client.batches.retrieve(id)),
     cancel: async (id) => normalise(await client.batches.cancel(id)),
@@ -87,7 +89,7 @@ function requestLine(line: BatchRequestLine) {
   };
 }
 
-const STATUSES: Record<Batch["status"], ProviderBatchStatus> = {
+const STATUSES: Record<Batch["status"], ReportedStatus> = {
   validating: "validating",
   in_progress: "in_progress",
   finalizing: "finalizing",
