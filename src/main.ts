@@ -108,7 +108,9 @@ async function main(role: Role) {
     closers.push(async () => {
       await live.close();
       await stopListening();
-      await redis.quit();
+      // A quit waits for Redis to come back; while it is away there is nothing to say goodbye to.
+      if (redis.status === "ready") await redis.quit().catch(() => redis.disconnect());
+      else redis.disconnect();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     });

@@ -288,14 +288,35 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
       unsubscribe();
       for (const off of unobserve) off();
       availability.close();
-      await Promise.all(workers.map((w) => w.close()));
+      // Closing a worker or a queue waits for its Redis connection, forever while Redis is gone. Then
+      // nothing can be acknowledged anyway: the running jobs are left to stall and run again once Redis
+      // is back (a paid answer is not asked again: the outcome is held in the job or already reported).
+      const redisAway = producer.status !== "ready";
+      if (redisAway) logger.warn({ waitMs: REDIS_AWAY_CLOSE_MS }, "Redis is unreachable: stopping without waiting for it; running jobs run again once it is back");
+      const viaRedis = (what: string, step: () => Promise<unknown>) => (redisAway ? bounded(step(), REDIS_AWAY_CLOSE_MS, what, logger) : step());
+      await viaRedis("closing the workers", () => Promise.all(workers.map((w) => w.close(redisAway))));
       await extractors?.close();
       await answers?.close();
       await relay.drain().catch(failed("final outbox flush"));
-      await queues.close();
-      await Promise.all([connection, subscriber, producer].map((r) => r.quit().catch(() => r.disconnect())));
+      await viaRedis("closing the queues", () => queues.close());
+      for (const r of [connection, subscriber, producer]) {
+        if (redisAway) r.disconnect();
+        else await r.quit().catch(() => r.disconnect());
+      }
     },
   };
+}
+
+/** How long a stop waits for each step that needs Redis while Redis is unreachable. */
+const REDIS_AWAY_CLOSE_MS = 2_000;
+
+/** `step`, or a warning and nothing more once `ms` have passed. */
+async function bounded(step: Promise<unknown>, ms: number, what: string, logger: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), ms)));
+  const outcome = await Promise.race([step.then(() => "done" as const, () => "failed" as const), late]);
+  clearTimeout(timer);
+  if (outcome === "late") logger.warn({ waitedMs: ms }, `${what} did not finish without Redis; going on`);
 }
 
 export type Background = Awaited<ReturnType<typeof startBackground>>;
