@@ -25,6 +25,15 @@ export interface BatchView {
   analysis: unknown;
   document_count: number;
   last_error: string | null;
+  /** What the batch will cost at most, computed once when its staging finished; null before. */
+  estimate: unknown;
+  usage: UsageView;
+  /** Most the batch may cost (USD); null: no budget. */
+  budget_usd: number | null;
+  /** What tasks in flight hold of the budget: the most they may still cost. */
+  reserved_usd: number;
+  /** Why a PAUSED batch is paused (`user` or `budget`); null otherwise. */
+  pause_reason: string | null;
   created_at: string;
   updated_at: string;
   /** In a list only: the batch's snapshot cannot be read by this install (no actions are offered). */
@@ -51,6 +60,18 @@ export interface ProviderBatchView {
 
 /** Most provider batches a batch view lists (a run has a few; a long-lived batch may have had many). */
 const PROVIDER_BATCHES_SHOWN = 50;
+
+/** What the batch's current results cost, updated with every settled task. */
+export interface UsageView {
+  requests: number;
+  input_tokens: number;
+  cached_input_tokens: number;
+  output_tokens: number;
+  /** Null when some task's model has no known price (see `note`). */
+  cost_usd: number | null;
+  saved_usd: number;
+  note: string | null;
+}
 
 interface DocumentRow {
   id: string;
@@ -83,6 +104,11 @@ interface ResultRow {
   latency_ms: number | null;
   attempts: number | null;
   run_id: number | null;
+  strategy: string | null;
+  cached: boolean | null;
+  requests: number | null;
+  cached_input_tokens: number | null;
+  cost_usd: number | null;
 }
 
 /** One document's result as the results export shows it. */
@@ -94,8 +120,20 @@ export interface ResultRecord {
   status: string;
   output: unknown;
   error: string | null;
+  /**
+   * What the document's analysis billed, summed over its tasks since the last reset, restage or
+   * rerun (a retry's and the failed try's alike), so that the results add up to the batch's `usage`.
+   */
+  requests: number | null;
   input_tokens: number | null;
+  cached_input_tokens: number | null;
   output_tokens: number | null;
+  /** Null when a task of it ran on a model with no known price. */
+  cost_usd: number | null;
+  /** Answered from the result cache rather than by the provider. */
+  cached: boolean;
+  /** How the latest task analysed it: `single` or `map_reduce`. */
+  strategy: string | null;
   document_tokens: number | null;
   latency_ms: number | null;
   attempts: number | null;
@@ -152,6 +190,19 @@ function present(b: Batch, allowed: string[]): BatchView {
     analysis: b.analysis,
     document_count: b.documentCount,
     last_error: b.lastError,
+    estimate: b.estimate ?? null,
+    usage: {
+      requests: b.usageRequests,
+      input_tokens: Number(b.usageInputTokens),
+      cached_input_tokens: Number(b.usageCachedInputTokens),
+      output_tokens: Number(b.usageOutputTokens),
+      cost_usd: b.usageUnpriced > 0 ? null : b.usageCostUsd,
+      saved_usd: b.savedUsd,
+      note: b.usageUnpriced > 0 ? `${b.usageUnpriced} tasks ran on a model with no known price: their cost is unknown (set analysis.price)` : null,
+    },
+    budget_usd: b.budgetUsd,
+    reserved_usd: b.reservedUsd,
+    pause_reason: b.pauseReason,
     created_at: b.createdAt.toISOString(),
     updated_at: b.updatedAt.toISOString(),
   };
@@ -281,9 +332,17 @@ export function createBatchQueries(prisma: PrismaClient) {
   async function resultsPage(batchId: string, afterPosition: number, limit: number) {
     const rows = await prisma.$queryRaw<ResultRow[]>`
       SELECT d.id::text AS document_id, d.name, d.position, d.mime_type, d.stage_status, d.stage_error, d.token_count,
-             t.status, t.output, t.error, t.input_tokens, t.output_tokens, t.latency_ms, t.attempts, t.run_id
+             t.status, t.output, t.error, t.latency_ms, t.attempts, t.run_id, t.strategy, t.cached,
+             u.requests, u.input_tokens, u.cached_input_tokens, u.output_tokens, u.cost_usd
       FROM documents d
       LEFT JOIN LATERAL (SELECT * FROM tasks WHERE tasks.document_id = d.id ORDER BY run_id DESC LIMIT 1) t ON true
+      LEFT JOIN LATERAL (
+        SELECT coalesce(sum(requests), 0)::int AS requests, coalesce(sum(input_tokens), 0)::int AS input_tokens,
+               coalesce(sum(cached_input_tokens), 0)::int AS cached_input_tokens, coalesce(sum(output_tokens), 0)::int AS output_tokens,
+               CASE WHEN bool_or(cost_usd IS NULL AND status IN ('succeeded', 'failed')) THEN NULL
+                    ELSE round(coalesce(sum(cost_usd), 0)::numeric, 8)::float8 END AS cost_usd
+        FROM tasks WHERE tasks.document_id = d.id AND tasks.status IN ('succeeded', 'failed')
+      ) u ON t.status IS NOT NULL
       WHERE d.batch_id = ${batchId}::uuid AND d.position > ${afterPosition}
       ORDER BY d.position LIMIT ${limit}`;
     const results: ResultRecord[] = rows.map((r) => ({
@@ -293,8 +352,13 @@ export function createBatchQueries(prisma: PrismaClient) {
       status: r.status ?? notAnalysed(r.stage_status),
       output: r.output,
       error: r.error ?? r.stage_error,
+      requests: r.requests,
       input_tokens: r.input_tokens,
+      cached_input_tokens: r.cached_input_tokens,
       output_tokens: r.output_tokens,
+      cost_usd: r.cost_usd,
+      cached: r.cached ?? false,
+      strategy: r.strategy,
       document_tokens: r.token_count,
       latency_ms: r.latency_ms,
       attempts: r.attempts,

@@ -141,6 +141,12 @@ export function createBatchService({ prisma, store, maxGroupSize = 256 }: BatchS
     return store.inbox.deliver(report);
   }
 
+  /** Sets (or, with null, removes) the batch's budget; accepted in every state, recorded in history. */
+  async function setBudget(batchId: string, budgetUsd: number | null, ctx: ActionContext = {}): Promise<ChangeResult> {
+    const result = await submit(batchId, { kind: "setBudget", budgetUsd, source: ctx.source ?? "user", expectedVersion: ctx.expectedVersion, actor: ctx.actor });
+    return answer(batchId, "set the budget of", result, ctx.expectedVersion);
+  }
+
   async function addDocuments(batchId: string, documents: NewDocument[] | StagedUpload, ctx: ActionContext = {}) {
     const result = await submit(batchId, { kind: "addDocuments", documents, source: ctx.source ?? "user", expectedVersion: ctx.expectedVersion, actor: ctx.actor });
     const change = answer(batchId, "add documents to", result, ctx.expectedVersion);
@@ -182,6 +188,7 @@ export function createBatchService({ prisma, store, maxGroupSize = 256 }: BatchS
     handleDocumentStageFailure: (r: Extract<WorkerReport, { type: "DOCUMENT_STAGE_FAILED" }>) => report(r),
     addDocuments,
     removeDocuments,
+    setBudget,
     reorderQueue,
     /** Starts queued batches if slots are free; the periodic safety net behind in-transaction promotion. */
     promoteQueued: () => store.rebalance(),

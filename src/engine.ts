@@ -16,6 +16,8 @@ export interface EngineDeps {
   maxRunningBatches: number;
   maxRunningBatchesPerTenant?: number;
   beforeCommit?: StoreDeps["beforeCommit"];
+  /** Prices of the batches' models, from the configuration (see `createPricingResolver`). */
+  pricing?: StoreDeps["pricing"];
 }
 
 /** A group of submissions applied straight through the store (not through the inbox), and what each came to. */
@@ -34,6 +36,7 @@ export function createEngine(deps: EngineDeps) {
     maxRunningBatches: deps.maxRunningBatches,
     maxRunningBatchesPerTenant: deps.maxRunningBatchesPerTenant,
     beforeCommit: deps.beforeCommit,
+    pricing: deps.pricing,
     onCommit: (commit) => {
       for (const listener of listeners) listener(commit);
     },

@@ -14,6 +14,7 @@ import { createAuth } from "./auth/guard";
 import { resolveAuthMode } from "./auth/mode";
 import { ConfigError, loadConfig } from "./config";
 import { createPrisma, ensureDatabase, migrate } from "./db";
+import { createPricingResolver, loadPriceTable } from "./pricing";
 import { createEngine } from "./engine";
 import { createLogger, wantsPrettyLogs } from "./logger";
 import { createMetrics } from "./metrics";
@@ -44,7 +45,10 @@ async function main(role: Role) {
   if (applied.length) logger.info({ database, applied }, "applied migrations");
 
   const prisma = createPrisma(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+  // Every process prices estimates and budgets (any may apply a group), so every one reads the table.
+  const pricing = createPricingResolver(config, loadPriceTable(config.LLM_PRICES_FILE));
   const engine = createEngine({
+    pricing,
     prisma,
     databaseUrl: config.DATABASE_URL,
     poolSize: config.DATABASE_POOL_SIZE,

@@ -70,8 +70,14 @@ export const REASON_CODES = [
   "invalid_input",
   /** The batch does not exist (or was deleted earlier in the same group). */
   "not_found",
+  /** A task start the batch's budget cannot afford: the batch paused itself instead. */
+  "over_budget",
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
+
+/** Why a PAUSED batch is paused: a user asked, or the next task would have gone past the budget. */
+export const PAUSE_REASONS = ["user", "budget"] as const;
+export type PauseReason = (typeof PAUSE_REASONS)[number];
 
 /** LLM providers a batch's analysis may name. */
 export const PROVIDER_KINDS = ["openai", "anthropic", "local"] as const;

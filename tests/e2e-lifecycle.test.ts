@@ -46,7 +46,7 @@ test("txt, md, html, pdf and docx are staged and analysed; the corrupt file is r
   const jsonl = (await request(s.app).get(`/api/batches/${id}/results?format=jsonl`).expect(200)).text.trim().split("\n");
   expect(jsonl.map((l) => JSON.parse(l).name)).toEqual(json.results.map((r: { name: string }) => r.name));
   const csv = (await request(s.app).get(`/api/batches/${id}/results?format=csv`).expect(200)).text.trim().split("\n");
-  expect(csv[0]).toBe("document_id,name,mime_type,status,output,error,input_tokens,output_tokens,document_tokens,latency_ms,attempts,run_id");
+  expect(csv[0]).toBe("document_id,name,mime_type,status,output,error,input_tokens,output_tokens,document_tokens,latency_ms,attempts,run_id,requests,cached_input_tokens,cost_usd,cached,strategy");
   expect(csv).toHaveLength(7);
 });
 

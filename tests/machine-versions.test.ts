@@ -1,4 +1,4 @@
-// Machine versions: a snapshot stored by machine v1 (tests/fixtures/snapshots) is upgraded on load by the v2 machine, the upgrade is recorded in history, and a snapshot from an unknown newer version is refused with 409 incompatible_snapshot and nothing written.
+// Machine versions: a snapshot stored by machine v1 (tests/fixtures/snapshots) is upgraded on load by the current machine (v3), a v2 one gains usage and budget, the upgrade is recorded in history, and a snapshot from an unknown newer version is refused with 409 incompatible_snapshot and nothing written.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import request from "supertest";
@@ -26,18 +26,19 @@ function v1AnalyzingEvents(): MachineEvent[] {
 }
 
 describe("the migration registry (pure)", () => {
-  test("the machine is at v2 and every version below it has a migration", () => {
-    expect(MACHINE_VERSION).toBe(2);
+  test("the machine is at v3 and every version below it has a migration", () => {
+    expect(MACHINE_VERSION).toBe(3);
     for (let v = 1; v < MACHINE_VERSION; v++) expect(SNAPSHOT_MIGRATIONS.some((m) => m.from === v)).toBe(true);
   });
 
-  test("a v1 snapshot upgraded equals what the v2 machine makes of the same events", () => {
+  test("a v1 snapshot upgraded equals what the current machine makes of the same events", () => {
     const v1 = fixture("v1-analyzing.json");
     expect((v1.context as Record<string, unknown>).window).toBe(4);
     const up = upgradeSnapshot(v1, 1);
     if (!up.ok) throw new Error(up.reason);
-    expect(up.steps).toHaveLength(1);
+    expect(up.steps).toHaveLength(2);
     expect(up.steps[0]).toMatch(/^v1 → v2: /);
+    expect(up.steps[1]).toMatch(/^v2 → v3: /);
 
     let replayed: BatchSnapshot = initialSnapshot({ documents: 6, window: 4, stagingTolerance: 0.1, failureTolerance: 0.1 });
     for (const event of v1AnalyzingEvents()) {
@@ -48,6 +49,30 @@ describe("the migration registry (pure)", () => {
     expect(up.snapshot).toEqual(toStored(replayed));
     expect(up.snapshot.context).toMatchObject({ windows: { staging: 4, analysis: 4 } });
     expect(up.snapshot.context).not.toHaveProperty("window");
+  });
+
+  test("v2 → v3: a paused v2 snapshot gets no budget, zero usage and a user's pause; it resumes and runs on", () => {
+    let v2: BatchSnapshot = initialSnapshot({ documents: 6, window: 4, stagingTolerance: 0.1, failureTolerance: 0.1 });
+    for (const event of [...v1AnalyzingEvents(), { type: "pause" } as MachineEvent]) v2 = decide(v2, event).snapshot;
+    const stored = toStored(v2);
+    const context = { ...(stored.context as Record<string, unknown>) };
+    delete context.usage;
+    delete context.budget;
+    delete context.pauseReason;
+    const up = upgradeSnapshot({ ...stored, context }, 2);
+    if (!up.ok) throw new Error(up.reason);
+    expect(up.steps).toHaveLength(1);
+    expect(up.snapshot.context).toMatchObject({
+      usage: { requests: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, costUsd: 0, unpriced: 0 },
+      budget: { limitUsd: null, reservedUsd: 0 },
+      pauseReason: "user",
+    });
+    const resumed = decide(restore(up.snapshot), { type: "resume" });
+    expect(resumed.accepted).toBe(true);
+    expect(resumed.snapshot.context.pauseReason).toBeNull();
+    const started = decide(decide(resumed.snapshot, { type: "START" }).snapshot, { type: "TASK_STARTED", runId: 1, taskId: "t1", from: "running", reserveUsd: 0.5 });
+    expect(started.accepted).toBe(true);
+    expect(started.snapshot.context.budget.reservedUsd).toBe(0.5);
   });
 
   test("the upgraded snapshot runs on: a completion refills the analysis window", () => {
@@ -66,13 +91,13 @@ describe("the migration registry (pure)", () => {
     expect(upgradeSnapshot(current, MACHINE_VERSION)).toEqual({ ok: true, snapshot: current, from: MACHINE_VERSION, to: MACHINE_VERSION, steps: [] });
     const newer = upgradeSnapshot(current, MACHINE_VERSION + 1);
     expect(newer.ok).toBe(false);
-    expect(!newer.ok && newer.reason).toMatch(/stored by machine version 3; this install runs version 2/);
+    expect(!newer.ok && newer.reason).toMatch(/stored by machine version 4; this install runs version 3/);
     expect(upgradeSnapshot(current, 0).ok).toBe(false);
     expect(upgradeSnapshot(current, 1.5).ok).toBe(false);
-    // A registry with a hole (v2 → v3 missing) cannot bring a v1 snapshot to v4.
-    const gappy = [...SNAPSHOT_MIGRATIONS, { from: 3, description: "test", up: (s: Record<string, unknown>) => s }];
-    const gap = upgradeSnapshot(fixture("v1-saved.json"), 1, 4, gappy);
-    expect(!gap.ok && gap.reason).toBe("no migration from machine version 2 to 3");
+    // A registry with a hole (v3 → v4 missing) cannot bring a v1 snapshot to v5.
+    const gappy = [...SNAPSHOT_MIGRATIONS, { from: 4, description: "test", up: (s: Record<string, unknown>) => s }];
+    const gap = upgradeSnapshot(fixture("v1-saved.json"), 1, 5, gappy);
+    expect(!gap.ok && gap.reason).toBe("no migration from machine version 3 to 4");
   });
 });
 
@@ -99,7 +124,7 @@ describe("the store upgrades on load and refuses what it cannot read", () => {
     return id;
   }
 
-  test("reads upgrade in memory and write nothing; the first change writes v2 and records the upgrade", async () => {
+  test("reads upgrade in memory and write nothing; the first change writes the current version and records the upgrade", async () => {
     const id = await v1Batch();
     const read = await api().get(`/api/batches/${id}`).expect(200);
     expect(read.body.batch).toMatchObject({ status: "SAVED", version: 1, allowed_actions: ["stage", "reset", "restage", "delete"] });
@@ -118,7 +143,7 @@ describe("the store upgrades on load and refuses what it cannot read", () => {
       [2, "upgraded", "MACHINE_UPGRADED", 1],
       [3, "accepted", "stage", 2],
     ]);
-    expect(history[1]).toMatchObject({ source: "system", fromState: "SAVED", toState: "SAVED", context: { from_machine_version: 1, to_machine_version: 2 } });
+    expect(history[1]).toMatchObject({ source: "system", fromState: "SAVED", toState: "SAVED", context: { from_machine_version: 1, to_machine_version: 3 } });
     expect(history[1]!.reason).toMatch(/^v1 → v2: /);
 
     // The history, replayed through the v2 machine, still reproduces what is stored.
@@ -137,8 +162,8 @@ describe("the store upgrades on load and refuses what it cannot read", () => {
     const before = await h.db.prisma.batch.findUniqueOrThrow({ where: { id } });
 
     const read = await api().get(`/api/batches/${id}`).expect(409);
-    expect(read.body).toMatchObject({ success: false, code: "incompatible_snapshot", machine_version: 3, supported_machine_version: 2 });
-    expect(read.body.error).toMatch(/stored by machine version 3/);
+    expect(read.body).toMatchObject({ success: false, code: "incompatible_snapshot", machine_version: 4, supported_machine_version: 3 });
+    expect(read.body.error).toMatch(/stored by machine version 4/);
     const acted = await api().post(`/api/batches/${id}/stage`).expect(409);
     expect(acted.body.code).toBe("incompatible_snapshot");
     await expect(h.engine.service.canTransition(id, "stage")).rejects.toMatchObject({ code: "incompatible_snapshot" });

@@ -77,7 +77,7 @@ test("a TASK_STARTED and a pause in the same group: the start before the pause i
   const started = (i: number) => report({ type: "TASK_STARTED", batchId: B, runId: 1, taskId: task(i) });
   const p = plan(s, [started(0), user("pause"), started(1)], units([], [[0, running], [1, running]]));
   expect(p.results.map((r) => [r.outcome, r.to])).toEqual([["accepted", "ANALYZING.running"], ["accepted", "PAUSED"], ["ignored", "PAUSED"]]);
-  expect(p.writes).toEqual([{ type: "startTasks", ids: [task(0)] }, { type: "withdrawJobs", kind: "analysis", runId: 1 }]);
+  expect(p.writes).toEqual([{ type: "startTasks", ids: [task(0)], reserveUsd: [0] }, { type: "withdrawJobs", kind: "analysis", runId: 1 }]);
 });
 
 test("each accepted result carries its own version and state, not the group's last", () => {

@@ -35,6 +35,22 @@ const runId = z.number().int().nonnegative();
 const count = z.number().int().nonnegative();
 const prior = z.enum([...UNIT_STATUSES, "missing"]);
 const error = z.string().min(1);
+const usd = z.number().nonnegative().finite();
+
+/**
+ * What one settled task spent, as the store hands it to the machine (which sums it into the
+ * batch's usage). `costUsd` is null when the model has no known price.
+ */
+const taskUsage = z.object({
+  requests: count,
+  inputTokens: count,
+  cachedInputTokens: count,
+  outputTokens: count,
+  costUsd: usd.nullable(),
+});
+export type TaskUsage = z.infer<typeof taskUsage>;
+/** What the task holds of the batch's budget (its reservation when it started); 0 when none. */
+const held = usd.optional();
 
 /**
  * Events as the machine sees them. Worker reports reach the machine only after the store
@@ -55,17 +71,31 @@ export const machineEventSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("DOCUMENTS_ADDED"), count }),
   z.object({ type: z.literal("DOCUMENTS_REMOVED"), count }),
   z.object({ type: z.literal("START") }),
+  /** A new budget (USD) for the batch, or none (null). */
+  z.object({ type: z.literal("SET_BUDGET"), budgetUsd: usd.nullable() }),
   z.object({ type: z.literal("DOCUMENT_STAGED"), runId, documentId: z.string(), from: prior }),
   z.object({ type: z.literal("DOCUMENT_STAGE_FAILED"), runId, documentId: z.string(), from: prior, error }),
   /**
    * `dispatch`: which dispatch of the task the asking job is; `dispatched`: how often the store
    * has dispatched the task. A job of an earlier dispatch is stale and must not start the task.
+   * `reserveUsd`: the most this start may cost (every call, re-asks and map-reduce steps
+   * included, each answer at its token ceiling, at the batch's price); null when that cannot be
+   * known (no price, or no ceiling on the answer). Absent: nothing to reserve.
    */
-  z.object({ type: z.literal("TASK_STARTED"), runId, taskId: z.string(), from: prior, dispatch: count.optional(), dispatched: count.optional() }),
-  z.object({ type: z.literal("TASK_COMPLETED"), runId, taskId: z.string(), from: prior }),
-  z.object({ type: z.literal("TASK_FAILED"), runId, taskId: z.string(), from: prior, error }),
+  z.object({
+    type: z.literal("TASK_STARTED"),
+    runId,
+    taskId: z.string(),
+    from: prior,
+    dispatch: count.optional(),
+    dispatched: count.optional(),
+    reserveUsd: usd.nullable().optional(),
+    heldUsd: held,
+  }),
+  z.object({ type: z.literal("TASK_COMPLETED"), runId, taskId: z.string(), from: prior, usage: taskUsage.optional(), heldUsd: held }),
+  z.object({ type: z.literal("TASK_FAILED"), runId, taskId: z.string(), from: prior, error, usage: taskUsage.optional(), heldUsd: held }),
   z.object({ type: z.literal("FATAL_ERROR"), runId, error }),
-  z.object({ type: z.literal("JOBS_WITHDRAWN"), runId, kind: workKindSchema, count }),
+  z.object({ type: z.literal("JOBS_WITHDRAWN"), runId, kind: workKindSchema, count, heldUsd: held }),
   /** The batch lane asks to submit a provider batch of started tasks: allowed only while the run goes on. */
   z.object({ type: z.literal("PROVIDER_BATCH_OPENED"), runId }),
   /** What a provider says of one of the batch's provider batches; recorded in any state. */
@@ -85,6 +115,22 @@ const chunkSchema = z.object({
 export type Chunk = z.infer<typeof chunkSchema>;
 
 const reportBase = { batchId: z.uuid(), runId };
+
+/**
+ * What analysing one staged document will take, counted by staging from its real tokens with the
+ * batch's instructions and schema: the requests and prompt tokens when every answer is valid the
+ * first time, and the most of each when every answer is re-asked and at its token ceiling.
+ * `outputTokensMax` is null when nothing bounds an answer (no `max_tokens`, a model of unknown limits).
+ */
+export const documentPlanSchema = z.object({
+  strategy: z.enum(ANALYSIS_STRATEGIES),
+  requests: count,
+  inputTokens: count,
+  requestsMax: count,
+  inputTokensMax: count,
+  outputTokensMax: count.nullable(),
+});
+export type DocumentPlan = z.infer<typeof documentPlanSchema>;
 
 /** What a task's provider calls cost, summed over all of them; `costUsd` is null when the model has no known price. */
 const usageFields = {
@@ -106,11 +152,16 @@ export const workerReportSchema = z.discriminatedUnion("type", [
     chunks: z.array(chunkSchema),
     tokenCount: count,
     textSha256: z.string().regex(/^[0-9a-f]{64}$/),
+    plan: documentPlanSchema.optional(),
   }),
   z.object({ type: z.literal("DOCUMENT_STAGE_FAILED"), ...reportBase, documentId: z.uuid(), error }),
-  /** A worker asks to start a task. Accepted only while the batch runs, so nothing starts after a pause is accepted. */
-  /** `dispatch`: the job's dispatch number (part of its id), so a stale job is told apart from the current one. */
-  z.object({ type: z.literal("TASK_STARTED"), ...reportBase, taskId: z.string().min(1), dispatch: count.optional() }),
+  /**
+   * A worker asks to start a task. Accepted only while the batch runs and its budget affords the
+   * task, so nothing starts after a pause is accepted. `dispatch`: the job's dispatch number (part
+   * of its id), so a stale job is told apart from the current one. `spentUsd`: what earlier runs of
+   * the same job already spent (it is added to the task's reservation).
+   */
+  z.object({ type: z.literal("TASK_STARTED"), ...reportBase, taskId: z.string().min(1), dispatch: count.optional(), spentUsd: usd.optional() }),
   z.object({
     type: z.literal("TASK_COMPLETED"),
     ...reportBase,

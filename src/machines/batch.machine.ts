@@ -11,14 +11,16 @@
  * unit makes room for the next. The store turns a `dispatch` effect's count into concrete
  * rows and jobs.
  */
-import { assign, emit, enqueueActions, setup } from "xstate";
-import type { EventOf, MachineEvent, PriorStatus, WorkKind } from "./batch.events";
+import { and, assign, emit, enqueueActions, setup } from "xstate";
+import type { EventOf, MachineEvent, PriorStatus, TaskUsage, WorkKind } from "./batch.events";
+import type { PauseReason } from "../vocabulary";
 
 /**
  * Bumped whenever a change to this machine could read an old snapshot differently; each bump
  * comes with a migration in `batch.versions.ts`. v2: one dispatch window per kind of work.
+ * v3: the batch's usage, its budget and what running tasks hold of it, and why it is paused.
  */
-export const MACHINE_VERSION = 2;
+export const MACHINE_VERSION = 3;
 
 export interface Counts {
   total: number;
@@ -48,6 +50,29 @@ export interface BatchContext {
   staging: Counts;
   tasks: Counts;
   lastError: string | null;
+  /** What the current results cost: every settled task of the runs since the last reset, restage or rerun. */
+  usage: Usage;
+  budget: Budget;
+  /** Why the batch is PAUSED; null in every other state. */
+  pauseReason: PauseReason | null;
+}
+
+export interface Usage {
+  requests: number;
+  inputTokens: number;
+  cachedInputTokens: number;
+  outputTokens: number;
+  /** USD of the tasks whose model has a price. */
+  costUsd: number;
+  /** Settled tasks whose cost is unknown (no price for the model): `costUsd` leaves them out. */
+  unpriced: number;
+}
+
+export interface Budget {
+  /** Most the batch's usage may cost, in USD; null: no budget. */
+  limitUsd: number | null;
+  /** What the tasks that started and have not yet settled may still cost, at most. */
+  reservedUsd: number;
 }
 
 export interface BatchInput {
@@ -57,6 +82,7 @@ export interface BatchInput {
   analysisWindow?: number;
   stagingTolerance: number;
   failureTolerance: number;
+  budgetUsd?: number | null;
 }
 
 /**
@@ -72,15 +98,70 @@ export type Effect =
   | { type: "cancelPending"; runId: number; kind: WorkKind }
   | { type: "withdrawJobs"; runId: number; kind: WorkKind }
   | { type: "releaseWithdrawn"; runId: number; kind: WorkKind; to: "pending" | "cancelled" }
-  | { type: "taskStarted"; runId: number; taskId: string }
+  | { type: "taskStarted"; runId: number; taskId: string; reserveUsd: number }
   /** A provider batch of started tasks may be submitted (the store records it with the report). */
   | { type: "openProviderBatch"; runId: number }
   /** What a provider says of a provider batch, to record. */
   | { type: "recordProviderBatch" }
+  | { type: "estimateCost"; runId: number }
+  | { type: "budgetExhausted"; runId: number; taskId: string; spentUsd: number; reservedUsd: number; budgetUsd: number; neededUsd: number | null }
   | { type: "deleteBatch" };
 export type EffectType = Effect["type"];
 
 const zero = (): Counts => ({ total: 0, pending: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 });
+export const NO_USAGE: Usage = { requests: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, costUsd: 0, unpriced: 0 };
+/** Float sums of costs carry noise; a millionth of a cent is below anything a price table holds. */
+const roundUsd = (usd: number) => Math.round(usd * 1e8) / 1e8;
+
+function addTaskUsage(u: Usage, t: TaskUsage | undefined): Usage {
+  if (!t) return u;
+  return {
+    requests: u.requests + t.requests,
+    inputTokens: u.inputTokens + t.inputTokens,
+    cachedInputTokens: u.cachedInputTokens + t.cachedInputTokens,
+    outputTokens: u.outputTokens + t.outputTokens,
+    costUsd: roundUsd(u.costUsd + (t.costUsd ?? 0)),
+    unpriced: u.unpriced + (t.costUsd === null ? 1 : 0),
+  };
+}
+
+const release = (b: Budget, heldUsd: number | undefined): Budget => ({ ...b, reservedUsd: Math.max(0, roundUsd(b.reservedUsd - (heldUsd ?? 0))) });
+
+/** What a start asks of the budget beyond what the task already holds; null when its cost cannot be bounded. */
+function startNeeds(e: EventOf<"TASK_STARTED">): number | null {
+  if (e.reserveUsd === null) return null;
+  return Math.max(0, (e.reserveUsd ?? 0) - (e.heldUsd ?? 0));
+}
+
+/** A dispatched task of the current run, asked for by its current dispatch's job. */
+function startable(context: BatchContext, e: MachineEvent): boolean {
+  return (
+    e.type === "TASK_STARTED" &&
+    e.runId === context.runId &&
+    e.from === "running" &&
+    (e.dispatch === undefined || e.dispatch === e.dispatched)
+  );
+}
+
+function affords(context: BatchContext, e: EventOf<"TASK_STARTED">): boolean {
+  const { limitUsd, reservedUsd } = context.budget;
+  if (limitUsd === null) return true;
+  const needs = startNeeds(e);
+  return needs !== null && context.usage.costUsd + reservedUsd + needs <= limitUsd + 1e-9;
+}
+
+const usd = (n: number) => `$${n.toFixed(n >= 1 ? 2 : 4)}`;
+
+function budgetMessage(context: BatchContext, needed: number | null): string {
+  const { limitUsd, reservedUsd } = context.budget;
+  const spent = `budget reached: spent ${usd(context.usage.costUsd)} of ${usd(limitUsd ?? 0)}`;
+  const inFlight = reservedUsd > 0 ? `, ${usd(reservedUsd)} held by tasks in flight` : "";
+  const next =
+    needed === null
+      ? "; the next task's cost cannot be bounded (the model has no price or its answers no token ceiling: set analysis.price or analysis.max_tokens)"
+      : `; the next task may cost up to ${usd(needed)}`;
+  return `${spent}${inFlight}${next}. Raise the budget and resume to continue.`;
+}
 const fresh = (total: number): Counts => ({ ...zero(), total, pending: total });
 const counterOf = (kind: WorkKind): "staging" | "tasks" => (kind === "staging" ? "staging" : "tasks");
 
@@ -118,10 +199,37 @@ export const batchMachine = setup({
     deleteBatch: emit({ type: "deleteBatch" }),
     openProviderBatch: emit(({ context }) => ({ type: "openProviderBatch" as const, runId: context.runId })),
     recordProviderBatch: emit({ type: "recordProviderBatch" }),
-    startTask: emit(({ context, event }) => ({
-      type: "taskStarted" as const,
-      runId: context.runId,
-      taskId: event.type === "TASK_STARTED" ? event.taskId : "",
+    startTask: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "TASK_STARTED") return;
+      const reserveUsd = event.reserveUsd ?? 0;
+      const needs = startNeeds(event) ?? 0;
+      enqueue.assign({ budget: { ...context.budget, reservedUsd: roundUsd(context.budget.reservedUsd + needs) } });
+      enqueue.emit({ type: "taskStarted", runId: context.runId, taskId: event.taskId, reserveUsd });
+    }),
+    pauseForBudget: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "TASK_STARTED") return;
+      const needed = startNeeds(event);
+      enqueue.assign({ pauseReason: "budget", lastError: budgetMessage(context, needed) });
+      enqueue.emit({ type: "withdrawJobs", runId: context.runId, kind: "analysis" });
+      enqueue.emit({
+        type: "budgetExhausted",
+        runId: context.runId,
+        taskId: event.taskId,
+        spentUsd: context.usage.costUsd,
+        reservedUsd: context.budget.reservedUsd,
+        budgetUsd: context.budget.limitUsd ?? 0,
+        neededUsd: needed,
+      });
+    }),
+    setBudget: assign({
+      budget: ({ context, event }) => ({ ...context.budget, limitUsd: event.type === "SET_BUDGET" ? event.budgetUsd : context.budget.limitUsd }),
+    }),
+    estimate: emit(({ context }) => ({ type: "estimateCost" as const, runId: context.runId })),
+    pauseByUser: assign({ pauseReason: "user" as const }),
+    clearPause: assign(({ context }) => ({
+      pauseReason: null,
+      // The budget's message said why it stopped; resumed, it no longer stands.
+      lastError: context.pauseReason === "budget" ? null : context.lastError,
     })),
     addDocuments: assign({
       documents: ({ context, event }) => context.documents + (event.type === "DOCUMENTS_ADDED" ? event.count : 0),
@@ -152,7 +260,9 @@ export const batchMachine = setup({
     settleReport: assign(({ context, event }) => {
       const report = event as UnitReport;
       const key = counterOf(reportKind(report));
-      return { [key]: settle(context[key], report.from as "pending" | "running", reportOutcome(report)) };
+      const counts = { [key]: settle(context[key], report.from as "pending" | "running", reportOutcome(report)) };
+      if (report.type !== "TASK_COMPLETED" && report.type !== "TASK_FAILED") return counts;
+      return { ...counts, usage: addTaskUsage(context.usage, report.usage), budget: release(context.budget, report.heldUsd) };
     }),
     withdrawnToPending: enqueueActions(({ context, event, enqueue }) => {
       const plan = releaseWithdrawn(context, event, "pending");
@@ -170,7 +280,8 @@ export const batchMachine = setup({
     }),
     startRetry: enqueueActions(({ context, enqueue }) => {
       const runId = context.runId + 1;
-      enqueue.assign({ runId, tasks: fresh(context.tasks.total - context.tasks.succeeded), lastError: null });
+      // Late reports of the run before are stale from here on: what its tasks held is let go.
+      enqueue.assign({ runId, tasks: fresh(context.tasks.total - context.tasks.succeeded), lastError: null, budget: { ...context.budget, reservedUsd: 0 } });
       enqueue.emit({ type: "createTasks", runId, scope: "unsucceeded" });
     }),
     withdrawTasks: enqueueActions(({ context, enqueue }) => {
@@ -199,8 +310,8 @@ export const batchMachine = setup({
       for (const effect of plan.effects) enqueue.emit(effect);
     }),
     recordError: assign({ lastError: ({ event }) => ("error" in event ? event.error : null) }),
-    clearRuns: enqueueActions(({ enqueue }) => {
-      enqueue.assign({ staging: zero(), tasks: zero(), autoRun: false, lastError: null });
+    clearRuns: enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ staging: zero(), tasks: zero(), autoRun: false, lastError: null, usage: NO_USAGE, budget: { ...context.budget, reservedUsd: 0 } });
       enqueue.emit({ type: "resetOutput" });
     }),
   },
@@ -220,10 +331,15 @@ export const batchMachine = setup({
      * first start and restarts of that job after a crash alike, never a job of an earlier dispatch.
      */
     canStartTask: ({ context, event }) =>
-      event.type === "TASK_STARTED" &&
-      event.runId === context.runId &&
-      event.from === "running" &&
-      (event.dispatch === undefined || event.dispatch === event.dispatched),
+      startable(context, event),
+    /**
+     * The budget affords this start: what is spent, what tasks in flight hold and the most this one
+     * may cost stay within it. Decided here, under the batch's row lock, so it holds across any
+     * number of worker processes.
+     */
+    canAffordTask: ({ context, event }) => event.type === "TASK_STARTED" && affords(context, event),
+    /** A task that may start, but the budget cannot afford it. */
+    overBudget: ({ context, event }) => event.type === "TASK_STARTED" && startable(context, event) && !affords(context, event),
     canWithdraw: ({ context, event }) =>
       event.type === "JOBS_WITHDRAWN" &&
       event.runId === context.runId &&
@@ -251,6 +367,9 @@ export const batchMachine = setup({
     staging: zero(),
     tasks: zero(),
     lastError: null,
+    usage: NO_USAGE,
+    budget: { limitUsd: input?.budgetUsd ?? null, reservedUsd: 0 },
+    pauseReason: null,
   }),
   initial: "SAVED",
   // Reports that arrive in any state: late results of the current run are still recorded
@@ -263,6 +382,7 @@ export const batchMachine = setup({
     JOBS_WITHDRAWN: { guard: "canWithdraw", actions: "withdrawnToCancelled" },
     // Provider batches go on after a pause or cancel (their finished lines still count): what the provider says is always recorded.
     PROVIDER_BATCH_UPDATED: { actions: "recordProviderBatch" },
+    SET_BUDGET: { actions: "setBudget" },
   },
   states: {
     SAVED: {
@@ -278,8 +398,8 @@ export const batchMachine = setup({
     STAGING: {
       always: [
         { guard: "stagingFailedTooOften", target: "FAILED_STAGING", actions: "failStaging" },
-        { guard: "stagingDoneAndAutoRun", target: "ANALYZING", actions: "startTasksFromStaged" },
-        { guard: "stagingDone", target: "STAGED" },
+        { guard: "stagingDoneAndAutoRun", target: "ANALYZING", actions: ["estimate", "startTasksFromStaged"] },
+        { guard: "stagingDone", target: "STAGED", actions: "estimate" },
       ],
       on: {
         cancel: { target: "CANCELLED", actions: "cancelStaging" },
@@ -299,7 +419,7 @@ export const batchMachine = setup({
     ANALYZING: {
       initial: "queued",
       on: {
-        pause: { guard: "hasUnfinishedTasks", target: "PAUSED", actions: "withdrawTasks" },
+        pause: { guard: "hasUnfinishedTasks", target: "PAUSED", actions: ["pauseByUser", "withdrawTasks"] },
         cancel: { target: "CANCELLED", actions: "cancelTasks" },
         JOBS_WITHDRAWN: { guard: "canWithdraw", actions: "withdrawnToPending" },
         FATAL_ERROR: { guard: "isCurrentRun", target: "FAILED", actions: ["recordError", "failTasks"] },
@@ -316,7 +436,11 @@ export const batchMachine = setup({
             { guard: "tasksDone", target: "#batch.COMPLETED" },
           ],
           on: {
-            TASK_STARTED: { guard: "canStartTask", actions: "startTask" },
+            TASK_STARTED: [
+              { guard: and(["canStartTask", "canAffordTask"]), actions: "startTask" },
+              // The budget cannot afford it: the batch pauses itself before any request is sent.
+              { guard: "overBudget", target: "#batch.PAUSED", actions: "pauseForBudget" },
+            ],
             PROVIDER_BATCH_OPENED: { guard: "isCurrentRun", actions: "openProviderBatch" },
             TASK_COMPLETED: { guard: "isOpenReport", actions: ["settleReport", "refillTasks"] },
             TASK_FAILED: { guard: "isOpenReport", actions: ["settleReport", "refillTasks"] },
@@ -329,14 +453,14 @@ export const batchMachine = setup({
       // Tasks in flight when the pause was accepted may still finish; once nothing is left
       // the run is over and the batch completes (or fails) without waiting for a resume.
       always: [
-        { guard: "tasksFailedTooOften", target: "FAILED", actions: "failTasks" },
-        { guard: "tasksDone", target: "COMPLETED" },
+        { guard: "tasksFailedTooOften", target: "FAILED", actions: ["clearPause", "failTasks"] },
+        { guard: "tasksDone", target: "COMPLETED", actions: "clearPause" },
       ],
       on: {
-        resume: { target: "ANALYZING" },
-        cancel: { target: "CANCELLED", actions: "cancelTasks" },
+        resume: { target: "ANALYZING", actions: "clearPause" },
+        cancel: { target: "CANCELLED", actions: ["clearPause", "cancelTasks"] },
         JOBS_WITHDRAWN: { guard: "canWithdraw", actions: "withdrawnToPending" },
-        FATAL_ERROR: { guard: "isCurrentRun", target: "FAILED", actions: ["recordError", "failTasks"] },
+        FATAL_ERROR: { guard: "isCurrentRun", target: "FAILED", actions: ["clearPause", "recordError", "failTasks"] },
       },
     },
     COMPLETED: {
@@ -388,7 +512,15 @@ function beginRun(context: BatchContext, autoRun: boolean): Plan {
   ];
   if (count > 0) effects.push({ type: "dispatchStaging", runId, count });
   return {
-    context: { runId, autoRun, staging: { ...staging, pending: staging.pending - count, running: count }, tasks: zero(), lastError: null },
+    context: {
+      runId,
+      autoRun,
+      staging: { ...staging, pending: staging.pending - count, running: count },
+      tasks: zero(),
+      lastError: null,
+      usage: NO_USAGE,
+      budget: { ...context.budget, reservedUsd: 0 },
+    },
     effects,
   };
 }
@@ -423,7 +555,10 @@ function releaseWithdrawn(context: BatchContext, event: MachineEvent, to: "pendi
   const key = counterOf(event.kind);
   const counts = context[key];
   return {
-    context: { [key]: { ...counts, running: counts.running - event.count, [to]: counts[to] + event.count } },
+    context: {
+      [key]: { ...counts, running: counts.running - event.count, [to]: counts[to] + event.count },
+      ...(event.heldUsd ? { budget: release(context.budget, event.heldUsd) } : {}),
+    },
     effects: [{ type: "releaseWithdrawn", runId: event.runId, kind: event.kind, to }],
   };
 }

@@ -31,6 +31,24 @@ export const SNAPSHOT_MIGRATIONS: readonly SnapshotMigration[] = [
       return { ...snapshot, context: { ...context, windows: { staging: window, analysis: window } } };
     },
   },
+  {
+    from: 2,
+    description:
+      "the batch keeps its usage, its budget (none) and what running tasks hold of it, and why it is paused (context.usage, context.budget, context.pauseReason); usage counts from the upgrade on",
+    up(snapshot) {
+      const context = snapshot.context as Record<string, unknown>;
+      const paused = snapshot.value === "PAUSED";
+      return {
+        ...snapshot,
+        context: {
+          ...context,
+          usage: { requests: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, costUsd: 0, unpriced: 0 },
+          budget: { limitUsd: null, reservedUsd: 0 },
+          pauseReason: paused ? "user" : null,
+        },
+      };
+    },
+  },
 ];
 
 export type SnapshotUpgrade =

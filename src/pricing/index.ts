@@ -12,3 +12,4 @@ export {
   type Price,
   type PriceTable,
 } from "./price-table";
+export { createPricingResolver, type BatchPricing, type PricedAnalysis, type PricingConfig, type PricingResolver } from "./batch-pricing";

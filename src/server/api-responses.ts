@@ -20,6 +20,41 @@ export const progressSchema = z.looseObject({
   cancelled: count,
 });
 
+const usd = z.number().min(0);
+
+export const estimateSchema = z
+  .looseObject({
+    model: z.string(),
+    provider: z.string(),
+    documents: count.meta({ description: "Staged documents that will reach the provider" }),
+    cached_documents: count.meta({ description: "Staged documents a cached result answers: left out of the estimate" }),
+    requests: count.meta({ description: "Provider requests when every answer is valid the first time (map-reduce steps included)" }),
+    input_tokens: count.meta({ description: "Their prompt tokens (instructions and schema included)" }),
+    requests_max: count.meta({ description: "Requests with every re-ask" }),
+    input_tokens_max: count,
+    output_tokens_max: count.nullable().meta({ description: "Every answer at its token ceiling; null when nothing bounds an answer" }),
+    cost_usd_max: usd.nullable().meta({ description: "The most the batch can cost; null without a price or a ceiling (see note)" }),
+    map_reduce_documents: count,
+    price: z.looseObject({ input_per_mtok: usd, output_per_mtok: usd }).nullable(),
+    price_checked_at: z.string().nullable(),
+    price_source: z.string().nullable(),
+    note: z.string().nullable(),
+    computed_at: timestamp,
+  })
+  .meta({ description: "What the batch will cost at most, computed once when its staging finished" });
+
+export const usageSchema = z
+  .looseObject({
+    requests: count,
+    input_tokens: count,
+    cached_input_tokens: count,
+    output_tokens: count,
+    cost_usd: usd.nullable().meta({ description: "Null when some task's model has no known price" }),
+    saved_usd: usd.meta({ description: "What cached results avoided paying" }),
+    note: z.string().nullable(),
+  })
+  .meta({ description: "What the current results cost, updated with every settled task" });
+
 export const batchSchema = z.looseObject({
   id: z.uuid(),
   name: z.string(),
@@ -35,6 +70,11 @@ export const batchSchema = z.looseObject({
   analysis: z.looseObject({ instructions: z.string() }).meta({ description: "The analysis definition as created" }),
   document_count: count,
   last_error: z.string().nullable(),
+  estimate: estimateSchema.nullable(),
+  usage: usageSchema,
+  budget_usd: usd.nullable().meta({ description: "Most the batch may cost; null: no budget" }),
+  reserved_usd: usd.meta({ description: "What tasks in flight hold of the budget" }),
+  pause_reason: z.enum(["user", "budget"]).nullable(),
   created_at: timestamp,
   updated_at: timestamp,
   snapshot_error: z
@@ -93,6 +133,8 @@ export const documentsAddedSchema = z.looseObject({
   batch: batchSchema,
 });
 
+export const budgetAnswerSchema = z.looseObject({ success: z.literal(true), version: z.number().int(), batch: batchSchema });
+
 export const documentRemovedSchema = z.looseObject({ success: z.literal(true), version: z.number().int(), batch: batchSchema });
 
 export const historyEntrySchema = z.looseObject({
@@ -124,6 +166,11 @@ export const resultRecordSchema = z.looseObject({
   latency_ms: count.nullable(),
   attempts: count.nullable(),
   run_id: count.nullable(),
+  requests: count.nullable().meta({ description: "Provider requests the document's analysis took (re-asks and map-reduce steps included), over every run since the last reset" }),
+  cached_input_tokens: count.nullable(),
+  cost_usd: usd.nullable().meta({ description: "What the document's analysis cost, over every run since the last reset; null without a price" }),
+  cached: z.boolean().meta({ description: "Answered from the result cache" }),
+  strategy: z.enum(["single", "map_reduce"]).nullable(),
 });
 
 export const resultsSchema = z.looseObject({ success: z.literal(true), batch_id: z.uuid(), results: z.array(resultRecordSchema) });

@@ -9,6 +9,8 @@ import { outputSchemaProblems } from "../output-schema";
 import { priceSchema } from "../pricing";
 
 const ratio = z.number().min(0).max(1);
+/** A budget in USD: at most a billion, which no batch reaches and keeps sums exact in a double. */
+const budgetUsd = z.number().min(0).max(1_000_000_000);
 
 /** Field limits of the API (the README's limits table). */
 export const LIMITS = {
@@ -60,6 +62,8 @@ export const analysisSchema = z.object({
   context_tokens: z.number().int().min(256).max(100_000_000).optional(),
   failure_tolerance: ratio.optional(),
   staging_tolerance: ratio.optional(),
+  /** Most the batch may cost, in USD; change it later with POST /api/batches/:id/budget. */
+  budget_usd: budgetUsd.optional(),
   /** `batch`: the provider's batch API at its batch price (OpenAI or Anthropic), instead of one request per task. */
   mode: z.enum(ANALYSIS_MODES).optional(),
   /** Batch lane: what becomes of a task whose line the provider let expire or cancelled. */
@@ -106,6 +110,14 @@ export const namedActionBodySchema = z
     expected_version: version.optional(),
   })
   .default({ context: {} });
+
+/** A new budget, or none (`null`). */
+export const budgetBodySchema = z
+  .object({
+    budget_usd: budgetUsd.nullable(),
+    expected_version: z.number().int().min(0).max(LIMITS.version).optional(),
+  })
+  .strict();
 
 export const addDocumentsSchema = z.object({
   documents: z.array(documentInputSchema).min(1).max(LIMITS.documentsPerRequest),

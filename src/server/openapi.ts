@@ -11,6 +11,7 @@ import * as res from "./api-responses";
 import {
   actionBodySchema,
   addDocumentsSchema,
+  budgetBodySchema,
   analysisSchema,
   createBatchSchema,
   historyQuerySchema,
@@ -210,6 +211,16 @@ export const OPERATIONS: Operation[] = [
       errors: ACTION_ERRORS,
     }),
   ),
+  {
+    method: "post",
+    path: "/api/batches/:id/budget",
+    summary: "Set the batch's budget in USD (null: none), in any state; recorded in history",
+    tag: "batches",
+    body: budgetBodySchema,
+    ifMatch: true,
+    ok: { 200: { description: "Set", json: res.budgetAnswerSchema } },
+    errors: [400, 403, 404, 409, 412],
+  },
   {
     method: "get",
     path: "/api/batches/:id/documents",

@@ -7,6 +7,7 @@ export type ResultFormat = (typeof RESULT_FORMATS)[number];
 
 const CSV_COLUMNS: (keyof ResultRecord)[] = [
   "document_id", "name", "mime_type", "status", "output", "error", "input_tokens", "output_tokens", "document_tokens", "latency_ms", "attempts", "run_id",
+  "requests", "cached_input_tokens", "cost_usd", "cached", "strategy",
 ];
 
 function csvCell(value: unknown): string {

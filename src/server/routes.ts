@@ -14,6 +14,7 @@ import { checkFiles, fromFiles, fromJson } from "./documents";
 import {
   actionBodySchema,
   addDocumentsSchema,
+  budgetBodySchema,
   createBatchSchema,
   historyQuerySchema,
   listQuerySchema,
@@ -162,6 +163,7 @@ export function createApiRouter({ service, queries, uploads, config, redisReady,
         ...(body.analysis.mode === "batch" && { analysisWindow: config.LANE_WINDOW }),
         stagingTolerance: body.analysis.staging_tolerance ?? config.STAGING_TOLERANCE,
         failureTolerance: body.analysis.failure_tolerance ?? config.FAILURE_TOLERANCE,
+        ...(body.analysis.budget_usd !== undefined && { budgetUsd: body.analysis.budget_usd }),
         documents,
         tenant: who.tenant,
         actor: actorOf(who),
@@ -230,6 +232,12 @@ export function createApiRouter({ service, queries, uploads, config, redisReady,
       });
     });
   }
+
+  router.post("/batches/:id/budget", async (req, res) => {
+    const body = parse(budgetBodySchema, req.body ?? {});
+    const change = await service.setBudget(id(req), body.budget_usd, { expectedVersion: expectedVersion(req, body.expected_version), actor: actorOf(caller(res)) });
+    res.json({ success: true, version: change.version, batch: await queries.getBatch(id(req)) });
+  });
 
   router.get("/batches/:id/documents", async (req, res) => {
     const q = parse(documentsQuerySchema, req.query, "query");

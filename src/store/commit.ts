@@ -51,6 +51,8 @@ import { startTasks } from "./sql/start-tasks";
 import { updateBatch } from "./sql/update-batch";
 import { openProviderBatch } from "./sql/open-provider-batch";
 import { updateProviderBatch } from "./sql/update-provider-batch";
+import { estimateBatch, storeEstimate } from "./sql/estimate-batch";
+import { createPricingResolver, loadPriceTable, type PricedAnalysis, type PricingResolver } from "../pricing";
 import { DEFAULT_TENANT } from "../tenants";
 import { inTransaction, isDataError } from "./tx";
 import { eventTypeOf, InvariantError, type Commit, type CreateBatchRecord, type OutboxItem, type Submission, type SubmissionResult } from "./types";
@@ -63,6 +65,8 @@ export interface CommitterDeps {
   maxRunningBatchesPerTenant?: number;
   /** Called after every commit; must not throw. */
   onCommit?: (commit: Commit) => void;
+  /** What a batch's analysis costs (for its estimate and the budget's reservations); default: the built-in prices, no configuration. */
+  pricing?: PricingResolver;
   /** Test seam: runs inside the transaction after every write, before commit. */
   beforeCommit?: (sql: Sql, batchId: string) => Promise<void>;
 }
@@ -81,6 +85,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function createCommitter(deps: CommitterDeps) {
   const { pool, logger } = deps;
+  const pricing = deps.pricing ?? createPricingResolver({ LLM_OUTPUT_RETRIES: 2 }, loadPriceTable());
 
   /** Inserts a new batch in SAVED with its documents and a `created` history entry. */
   async function createBatch(record: CreateBatchRecord): Promise<string> {
@@ -90,6 +95,7 @@ export function createCommitter(deps: CommitterDeps) {
       ...(record.analysisWindow !== undefined && { analysisWindow: record.analysisWindow }),
       stagingTolerance: record.stagingTolerance,
       failureTolerance: record.failureTolerance,
+      ...(record.budgetUsd != null && { budgetUsd: record.budgetUsd }),
     };
     const snapshot = initialSnapshot(input);
     const id = randomUUID();
@@ -191,10 +197,14 @@ export function createCommitter(deps: CommitterDeps) {
     const firstSeq = row.historySeq + (loaded.upgrade ? 1 : 0);
     const plan = planGroup(start, row.version, firstSeq, submissions, units, { newId: randomUUID });
     if (loaded.upgrade) plan.history.unshift(upgradeRow(row.historySeq + 1, stateName(start), row.version, loaded.upgrade));
-    if (plan.queueChanged && !session.withQueueLock) throw new InvariantError("a group changed queue membership without the queue lock");
+    // A start the budget cannot afford pauses the batch, which only the machine knew: again, with the lock.
+    if (plan.queueChanged && !session.withQueueLock) throw new NeedsQueueLock();
 
     const outbox: OutboxItem[] = [];
-    for (const w of plan.writes) await carryOut(sql, batchId, row.lane, w, outbox);
+    for (const w of plan.writes) {
+      if (w.type === "estimate") await storeEstimate(sql, batchId, await estimateBatch(sql, batchId, pricing(await readAnalysis(sql, batchId))));
+      else await carryOut(sql, batchId, row.lane, w, outbox);
+    }
 
     const { status, substate } = stateOf(plan.snapshot);
     const outboxIds: string[] = [];
@@ -310,7 +320,9 @@ async function carryOut(sql: Sql, batchId: string, lane: AnalysisMode, w: Write,
       await releaseWithdrawn(sql, batchId, w.kind, w.rows);
       return;
     case "startTasks":
-      return expectCount("tasks started", await startTasks(sql, batchId, w.ids), new Set(w.ids).size);
+      return expectCount("tasks started", await startTasks(sql, batchId, w.ids, w.reserveUsd), new Set(w.ids).size);
+    case "estimate":
+      return;
     case "cancelPending":
       await cancelPending(sql, batchId, w.kind, w.runId);
       return;
@@ -355,6 +367,12 @@ function upgradeRow(seq: number, state: string, version: number, upgrade: Snapsh
   };
 }
 
+
+/** The analysis definition a batch was created with. */
+async function readAnalysis(sql: Sql, batchId: string): Promise<PricedAnalysis> {
+  const { rows } = await sql.query<{ analysis: PricedAnalysis }>(`SELECT analysis FROM batches WHERE id = $1::uuid`, [batchId]);
+  return rows[0]?.analysis ?? {};
+}
 
 function sourceOf(s: Submission) {
   return s.kind === "report" ? "worker" : s.kind === "system" ? "system" : s.source;

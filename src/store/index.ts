@@ -28,13 +28,14 @@ export interface StoreDeps {
   maxRunningBatchesPerTenant?: number;
   onCommit?: CommitterDeps["onCommit"];
   beforeCommit?: CommitterDeps["beforeCommit"];
+  pricing?: CommitterDeps["pricing"];
   /** Most reports one inbox drain applies at once. */
   maxInboxGroup?: number;
 }
 
 export function createStore(deps: StoreDeps) {
   const pool = createPool(deps.databaseUrl, deps.poolSize, deps.logger);
-  const committer = createCommitter({ pool, logger: deps.logger, maxRunningBatches: deps.maxRunningBatches, maxRunningBatchesPerTenant: deps.maxRunningBatchesPerTenant, onCommit: deps.onCommit, beforeCommit: deps.beforeCommit });
+  const committer = createCommitter({ pool, logger: deps.logger, maxRunningBatches: deps.maxRunningBatches, maxRunningBatchesPerTenant: deps.maxRunningBatchesPerTenant, onCommit: deps.onCommit, beforeCommit: deps.beforeCommit, pricing: deps.pricing });
   const inbox = createInbox({ pool, committer, logger: deps.logger.child({ component: "inbox" }), maxGroup: deps.maxInboxGroup });
 
   /** Moves a queued batch to `position` (1 = next); false if it is not queued. */

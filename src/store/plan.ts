@@ -11,7 +11,7 @@
  * Settling before dispatching within a segment gives the rows the machine's counts: units
  * leave `pending` only through dispatch or a report the machine counted.
  */
-import type { Action, MachineEvent, WorkerReport, WorkKind } from "../machines/batch.events";
+import type { Action, DocumentPlan, MachineEvent, TaskUsage, WorkerReport, WorkKind } from "../machines/batch.events";
 import type { Effect } from "../machines/batch.machine";
 import { allowedActions, decide, stateName, stateOf, type BatchSnapshot } from "../machines/batch.transition";
 import type { HistoryOutcome, Outcome, PriorStatus, ReasonCode, Source, StateRef } from "../vocabulary";
@@ -31,6 +31,10 @@ export interface UnitRow {
   reported?: boolean;
   /** The provider batch carrying the task (batch lane). */
   providerBatchId?: string | null;
+  /** A task: the most one start of it may cost (its document's worst case at the batch's price); null when unknown. */
+  costMaxUsd?: number | null;
+  /** A task: what it holds of the budget since it started (0: nothing). */
+  heldUsd?: number;
 }
 
 /** The stored status of every unit the group's submissions name (absent: not in this batch). */
@@ -46,6 +50,7 @@ export interface DocumentOutcome {
   chunks: string | null;
   tokenCount: number | null;
   textSha256: string | null;
+  plan: DocumentPlan | null;
 }
 
 export interface TaskOutcome {
@@ -70,7 +75,8 @@ export type Write =
   | { type: "settleDocuments"; rows: Map<string, DocumentOutcome> }
   | { type: "settleTasks"; rows: Map<string, TaskOutcome> }
   | { type: "releaseWithdrawn"; kind: WorkKind; rows: Map<string, "pending" | "cancelled"> }
-  | { type: "startTasks"; ids: string[] }
+  | { type: "startTasks"; ids: string[]; reserveUsd: number[] }
+  | { type: "estimate"; runId: number }
   | { type: "cancelPending"; kind: WorkKind; runId: number }
   | { type: "createTasks"; runId: number; scope: "staged" | "unsucceeded"; expected: number }
   | { type: "dispatch"; kind: WorkKind; runId: number; count: number }
@@ -223,19 +229,27 @@ export function planGroup(
       continue;
     }
     const next = decision.snapshot;
+    const exhausted = decision.effects.find((e) => e.type === "budgetExhausted");
     if (isQueued(next) && !isQueued(snapshot)) enteredQueueAt = { position: p.event.type === "resume" ? p.event.position : undefined };
     if (!isQueued(next)) enteredQueueAt = null;
     version += 1;
     seq += 1;
     const to = stateName(next);
-    const result: SubmissionResult = { outcome: "accepted", from, to, version, allowedActions: allowed(next, p.source) };
+    const result: SubmissionResult = exhausted
+      ? // The worker's start is refused (it hands its job back); the pause itself is the system's.
+        { outcome: "ignored", code: "over_budget", from, to, version, allowedActions: [], reason: next.context.lastError ?? "over budget" }
+      : { outcome: "accepted", from, to, version, allowedActions: allowed(next, p.source) };
     recordFacts(submission, p, writes, docs, tasks, result, options);
     for (const effect of decision.effects) {
       if (effect.type === "deleteBatch") deleted = true;
       carryOut(effect, next, p, writes, docs, tasks);
     }
     results.push(result);
-    history.push(historyRow(seq, "accepted", p, from, to, version, p.reason));
+    history.push(
+      exhausted
+        ? historyRow(seq, "accepted", budgetPause(p, exhausted), from, to, version, next.context.lastError)
+        : historyRow(seq, "accepted", p, from, to, version, p.reason),
+    );
     transitions.push({ from, event: p.eventType, to, version, effects: decision.effects.map((e) => e.type) });
     snapshot = next;
   }
@@ -257,6 +271,24 @@ export function planGroup(
 
 const passive = (source: Source): Outcome => (source === "user" ? "refused" : "ignored");
 
+/** The history entry of a pause the budget made: the system's, naming what was spent of what. */
+function budgetPause(p: Prepared, e: Extract<Effect, { type: "budgetExhausted" }>): Prepared {
+  return {
+    ...p,
+    source: "system",
+    actor: null,
+    eventType: "pause",
+    context: {
+      pause_reason: "budget",
+      task_id: e.taskId,
+      spent_usd: e.spentUsd,
+      reserved_usd: e.reservedUsd,
+      budget_usd: e.budgetUsd,
+      needed_usd: e.neededUsd,
+    },
+  };
+}
+
 function prepare(snapshot: BatchSnapshot, s: Submission, docs: Map<string, UnitRow>, tasks: Map<string, UnitRow>): Prepared {
   switch (s.kind) {
     case "action": {
@@ -275,6 +307,16 @@ function prepare(snapshot: BatchSnapshot, s: Submission, docs: Map<string, UnitR
     }
     case "system":
       return { event: s.event, source: "system", eventType: s.event.type, reason: s.reason ?? null };
+    case "setBudget":
+      return {
+        event: { type: "SET_BUDGET", budgetUsd: s.budgetUsd },
+        source: s.source,
+        actor: s.actor,
+        eventType: "budget",
+        reason: null,
+        context: { budget_usd: s.budgetUsd, previous_budget_usd: snapshot.context.budget.limitUsd },
+        expectedVersion: s.expectedVersion,
+      };
     case "addDocuments": {
       const p: Prepared = {
         event: { type: "DOCUMENTS_ADDED", count: documentCount(s.documents) },
@@ -341,11 +383,13 @@ function prepareReport(snapshot: BatchSnapshot, r: WorkerReport, docs: Map<strin
     }
     case "TASK_COMPLETED":
     case "TASK_FAILED": {
-      const from = priorOf(tasks.get(r.taskId), r.runId);
+      const row = tasks.get(r.taskId);
+      const from = priorOf(row, r.runId);
+      const facts = { usage: taskUsageOf(r), ...(row?.heldUsd ? { heldUsd: row.heldUsd } : {}) };
       const event: MachineEvent =
         r.type === "TASK_COMPLETED"
-          ? { type: r.type, runId: r.runId, taskId: r.taskId, from }
-          : { type: r.type, runId: r.runId, taskId: r.taskId, from, error: r.error };
+          ? { type: r.type, runId: r.runId, taskId: r.taskId, from, ...facts }
+          : { type: r.type, runId: r.runId, taskId: r.taskId, from, error: r.error, ...facts };
       return { ...base, event, context: { taskId: r.taskId, runId: r.runId, ...(r.type === "TASK_FAILED" ? { error: r.error } : {}) } };
     }
     case "TASK_STARTED": {
@@ -356,7 +400,18 @@ function prepareReport(snapshot: BatchSnapshot, r: WorkerReport, docs: Map<strin
         return { ...base, event: null, context, skip: { outcome: "ignored", code: "duplicate", reason: "already reported (its result is waiting to be applied)" } };
       }
       const dispatch = r.dispatch === undefined ? {} : { dispatch: r.dispatch, dispatched: row?.dispatches ?? 0 };
-      return { ...base, event: { type: r.type, runId: r.runId, taskId: r.taskId, from: priorOf(row, r.runId), ...dispatch }, context: { ...context, ...dispatch } };
+      // What this start may cost: the document's worst case, plus what earlier runs of the job spent.
+      const reserveUsd = row?.costMaxUsd === null || row?.costMaxUsd === undefined ? null : row.costMaxUsd + (r.spentUsd ?? 0);
+      const event: MachineEvent = {
+        type: r.type,
+        runId: r.runId,
+        taskId: r.taskId,
+        from: priorOf(row, r.runId),
+        ...dispatch,
+        reserveUsd,
+        ...(row?.heldUsd ? { heldUsd: row.heldUsd } : {}),
+      };
+      return { ...base, event, context: { ...context, ...dispatch } };
     }
     case "FATAL_ERROR":
       return { ...base, event: { type: r.type, runId: r.runId, error: r.error }, context: { runId: r.runId, error: r.error } };
@@ -372,6 +427,7 @@ function prepareReport(snapshot: BatchSnapshot, r: WorkerReport, docs: Map<strin
       const inFlight = [...new Set(r.ids)].filter((id) => priorOf(units.get(id), r.runId) === "running" && (units.get(id)?.providerBatchId ?? null) === carrier);
       // A job of an earlier dispatch says nothing about the unit's current job, which may be live.
       const ids = r.dispatches ? currentDispatches(r.ids, r.dispatches, units).filter((id) => inFlight.includes(id)) : inFlight;
+      const heldUsd = r.kind === "analysis" ? ids.reduce((sum, id) => sum + (units.get(id)?.heldUsd ?? 0), 0) : 0;
       const skip =
         r.runId !== current
           ? { outcome: "ignored" as const, code: "stale_run" as const, reason: staleReason(r.runId, current) }
@@ -382,7 +438,7 @@ function prepareReport(snapshot: BatchSnapshot, r: WorkerReport, docs: Map<strin
               : { outcome: "ignored" as const, code: "nothing_in_flight" as const, reason: "none of the named jobs is in flight" };
       return {
         ...base,
-        event: skip ? null : { type: r.type, runId: r.runId, kind: r.kind, count: ids.length },
+        event: skip ? null : { type: r.type, runId: r.runId, kind: r.kind, count: ids.length, ...(heldUsd ? { heldUsd } : {}) },
         skip,
         withdrawn: ids,
         context: { runId: r.runId, kind: r.kind, withdrawn: ids.length, reported: r.ids.length, ...(carrier && { providerBatchId: carrier }) },
@@ -443,11 +499,12 @@ function recordFacts(
         chunks: JSON.stringify(r.chunks),
         tokenCount: r.tokenCount,
         textSha256: r.textSha256,
+        plan: r.plan ?? null,
       });
       docs.set(r.documentId, { runId: r.runId, status: "succeeded" });
       return;
     case "DOCUMENT_STAGE_FAILED":
-      writes.settleDocument(r.documentId, { status: "failed", error: r.error, text: null, chunks: null, tokenCount: null, textSha256: null });
+      writes.settleDocument(r.documentId, { status: "failed", error: r.error, text: null, chunks: null, tokenCount: null, textSha256: null, plan: null });
       docs.set(r.documentId, { runId: r.runId, status: "failed" });
       return;
     case "TASK_COMPLETED":
@@ -500,6 +557,17 @@ function usageOf(r: Extract<WorkerReport, { type: "TASK_COMPLETED" | "TASK_FAILE
   };
 }
 
+/** A task report's usage as the machine sums it; absent fields count nothing. */
+function taskUsageOf(r: Extract<WorkerReport, { type: "TASK_COMPLETED" | "TASK_FAILED" }>): TaskUsage {
+  return {
+    requests: r.requests ?? 0,
+    inputTokens: r.inputTokens ?? 0,
+    cachedInputTokens: r.cachedInputTokens ?? 0,
+    outputTokens: r.outputTokens ?? 0,
+    costUsd: r.costUsd === undefined ? 0 : r.costUsd,
+  };
+}
+
 /** Turns one machine effect into writes. */
 function carryOut(effect: Effect, next: BatchSnapshot, p: Prepared, writes: WriteList, docs: Map<string, UnitRow>, tasks: Map<string, UnitRow>) {
   const ctx = next.context;
@@ -535,14 +603,21 @@ function carryOut(effect: Effect, next: BatchSnapshot, p: Prepared, writes: Writ
       const units = effect.kind === "staging" ? docs : tasks;
       for (const id of p.withdrawn ?? []) {
         const row = units.get(id);
-        if (row) units.set(id, { ...row, status: effect.to, providerBatchId: null });
+        if (row) units.set(id, { ...row, status: effect.to, providerBatchId: null, heldUsd: 0 });
         writes.release(effect.kind, id, effect.to);
       }
       return;
     }
-    case "taskStarted":
-      writes.startTask(effect.taskId);
+    case "taskStarted": {
+      writes.startTask(effect.taskId, effect.reserveUsd);
+      const row = tasks.get(effect.taskId);
+      if (row) tasks.set(effect.taskId, { ...row, heldUsd: effect.reserveUsd });
       return;
+    }
+    case "estimateCost":
+      writes.structural({ type: "estimate", runId: effect.runId });
+      return;
+    case "budgetExhausted":
     case "deleteBatch":
       return;
     // Written from the report itself (recordFacts): the effect only says the machine allowed it.
@@ -562,7 +637,8 @@ class WriteList {
   private docs = new Map<string, DocumentOutcome>();
   private tasks = new Map<string, TaskOutcome>();
   private released = { staging: new Map<string, "pending" | "cancelled">(), analysis: new Map<string, "pending" | "cancelled">() };
-  private started: string[] = [];
+  private started = new Map<string, number>();
+  private starts: string[] = [];
   private dispatches = new Map<string, { kind: WorkKind; runId: number; count: number }>();
 
   settleDocument(id: string, o: DocumentOutcome) {
@@ -574,8 +650,10 @@ class WriteList {
   release(kind: WorkKind, id: string, to: "pending" | "cancelled") {
     this.released[kind].set(id, to);
   }
-  startTask(id: string) {
-    this.started.push(id);
+  /** A task started twice in one group counts two starts; it holds the last start's reservation. */
+  startTask(id: string, reserveUsd: number) {
+    this.starts.push(id);
+    this.started.set(id, reserveUsd);
   }
   dispatch(kind: WorkKind, runId: number, count: number) {
     const key = `${kind}:${runId}`;
@@ -597,12 +675,13 @@ class WriteList {
     for (const kind of ["staging", "analysis"] as const) {
       if (this.released[kind].size) this.out.push({ type: "releaseWithdrawn", kind, rows: this.released[kind] });
     }
-    if (this.started.length) this.out.push({ type: "startTasks", ids: this.started });
+    if (this.starts.length) this.out.push({ type: "startTasks", ids: this.starts, reserveUsd: this.starts.map((id) => this.started.get(id)!) });
     for (const d of this.dispatches.values()) this.out.push({ type: "dispatch", ...d });
     this.docs = new Map();
     this.tasks = new Map();
     this.released = { staging: new Map(), analysis: new Map() };
-    this.started = [];
+    this.started = new Map();
+    this.starts = [];
     this.dispatches = new Map();
   }
 }

@@ -15,6 +15,7 @@ export type Submission =
   | { kind: "action"; action: Action; source: Source; reason?: string; expectedVersion?: number; position?: number; context?: Record<string, unknown>; actor?: string | null }
   | { kind: "report"; report: WorkerReport }
   | { kind: "system"; event: MachineEvent; reason?: string }
+  | { kind: "setBudget"; budgetUsd: number | null; source: Source; expectedVersion?: number; actor?: string | null }
   | { kind: "addDocuments"; documents: NewDocument[] | StagedUpload; source: Source; expectedVersion?: number; actor?: string | null }
   | { kind: "removeDocuments"; documentIds: string[]; source: Source; expectedVersion?: number; actor?: string | null };
 
@@ -69,6 +70,8 @@ export interface CreateBatchRecord {
   analysisWindow?: number;
   stagingTolerance: number;
   failureTolerance: number;
+  /** The batch's budget in USD (`analysis.budget_usd`); absent: none. */
+  budgetUsd?: number | null;
   /** In memory, or spooled (an archive or a large upload, moved in by one statement). */
   documents: NewDocument[] | StagedUpload;
   /** The tenant the batch belongs to (default `default`), and the API key that created it. */
@@ -92,6 +95,8 @@ export function eventTypeOf(s: Submission): string {
       return s.report.type;
     case "system":
       return s.event.type;
+    case "setBudget":
+      return "budget";
     case "addDocuments":
       return "DOCUMENTS_ADDED";
     case "removeDocuments":

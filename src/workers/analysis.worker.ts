@@ -10,12 +10,13 @@ import type { PrismaClient } from "../db";
 import type { Chunk } from "../machines/batch.events";
 import type { Logger } from "../logger";
 import type { ProviderUsageSample } from "../metrics";
-import { costOf, priceFor, type ModelInfo, type PriceTable } from "../pricing";
+import { costOf, type ModelInfo, type PricingResolver } from "../pricing";
 import type { AnalysisInput } from "../server/http-schemas";
 import type { Availability } from "./availability";
 import { isLastAttempt } from "./jobs";
 import { addUsage, AuthenticationError, NO_USAGE, ProviderError, type Provider, type ProviderUsage } from "./providers/provider";
 import type { AnalysisJob, TaskOutcome } from "./queues";
+import { analysisRequest } from "./analysis-request";
 
 export interface AnalysisDeps {
   prisma: PrismaClient;
@@ -25,8 +26,8 @@ export interface AnalysisDeps {
   availability: Availability;
   /** The provider for a batch's analysis definition (its `provider` field may pick one). */
   providerFor(analysis: BatchAnalysis): Provider;
-  /** Prices and context windows of the models. */
-  prices: PriceTable;
+  /** What a batch's model costs and allows (the same resolution the store and staging use). */
+  pricing: PricingResolver;
   /** Told what each analysis used, succeeded or failed (metrics). */
   onUsage?: (usage: ProviderUsageSample) => void;
   /** Tries of one report before the job is left to BullMQ's retry (default 5). */
@@ -55,7 +56,7 @@ export function createAnalysisProcessor({
   logger,
   availability,
   providerFor,
-  prices,
+  pricing,
   onUsage,
   reportAttempts = 5,
   reportBackoffMs = 250,
@@ -74,7 +75,7 @@ export function createAnalysisProcessor({
       await reportOutcome(job.data.outcome, log);
       return "reported (held outcome)";
     }
-    const start = await report({ type: "TASK_STARTED", batchId, runId, taskId, dispatch });
+    const start = await report({ type: "TASK_STARTED", batchId, runId, taskId, dispatch, ...(await spentSoFar(job)) });
     if (start.outcome !== "accepted") {
       // The batch is paused, cancelled or failed, or the task is done: hand the job back.
       if (start.outcome === "ignored") await deliver({ type: "JOBS_WITHDRAWN", batchId, runId, kind: "analysis", ids: [taskId], dispatches: [dispatch] });
@@ -89,10 +90,7 @@ export function createAnalysisProcessor({
     if (!task) return "skipped: task deleted";
     const analysis = task.batch.analysis as unknown as BatchAnalysis;
     const provider = providerFor(analysis);
-    const model = priceFor(analysis.model ?? provider.model, prices, {
-      ...(analysis.price && { price: analysis.price }),
-      ...(analysis.context_tokens !== undefined && { contextTokens: analysis.context_tokens }),
-    });
+    const model = pricing(analysis);
     if (provider.billed && model.note && !unpriced.has(model.model)) {
       unpriced.add(model.model);
       log.warn({ model: model.model }, model.note);
@@ -100,18 +98,8 @@ export function createAnalysisProcessor({
     const started = performance.now();
     let result: Awaited<ReturnType<Provider["analyze"]>>;
     try {
-      result = await provider.analyze({
-        instructions: analysis.instructions,
-        outputSchema: analysis.output_schema,
-        model: analysis.model,
-        temperature: analysis.temperature,
-        maxTokens: analysis.max_tokens,
-        ...(model.contextTokens !== null && { contextTokens: model.contextTokens }),
-        ...(model.maxOutputTokens !== null && { maxOutputTokens: model.maxOutputTokens }),
-        documentName: task.document.name,
-        chunks: ((task.document.chunks ?? []) as unknown as Chunk[]).map((c) => ({ index: c.index, text: c.text })),
-        signal,
-      });
+      const chunks = ((task.document.chunks ?? []) as unknown as Chunk[]).map((c) => ({ index: c.index, text: c.text }));
+      result = await provider.analyze({ ...analysisRequest(analysis, model, task.document.name, chunks), signal });
     } catch (err) {
       if (signal?.aborted) {
         // Aborted because the batch was cancelled or failed: the task did not run to an
@@ -158,6 +146,15 @@ export function createAnalysisProcessor({
     );
     return "reported";
   };
+
+  /** What earlier runs of this job billed, in USD at the batch's price: the budget reserves it on top of the task's worst case. */
+  async function spentSoFar(job: Job<AnalysisJob>): Promise<{ spentUsd?: number }> {
+    const spent = job.data.spent;
+    if (!spent || spent.requests === 0) return {};
+    const batch = await untilSaved(() => prisma.batch.findUnique({ where: { id: job.data.batchId }, select: { analysis: true } }));
+    const usd = batch ? costOf(spent, pricing(batch.analysis as unknown as BatchAnalysis).price) : null;
+    return usd === null ? {} : { spentUsd: usd };
+  }
 
   /**
    * Keeps a task's outcome in its job before reporting it, so that a run of the job after a

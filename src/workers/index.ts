@@ -16,7 +16,7 @@ import { createAnalysisProcessor, type BatchAnalysis } from "./analysis.worker";
 import { createAnswerChecker, type AnswerChecker } from "./answer-check";
 import { createAvailability } from "./availability";
 import { createEffectsRelay } from "./effects-relay";
-import { loadPriceTable } from "../pricing";
+import { createPricingResolver, loadPriceTable } from "../pricing";
 import { createExtractorPool, type ExtractorPool } from "./extractor-pool";
 import { createRateLimiter, selectProvider, type Provider } from "./providers";
 import { claimQueuePrefix, databaseIdentity } from "./queue-owner";
@@ -83,6 +83,7 @@ export interface BackgroundDeps {
 export async function startBackground({ prisma, engine, config, logger, runWorkers, metrics }: BackgroundDeps) {
   // First, so that a bad price file stops the process before it opens anything.
   const prices = runWorkers ? loadPriceTable(config.LLM_PRICES_FILE) : undefined;
+  const pricing = prices && createPricingResolver(config, prices);
   // Workers block on Redis and must wait for it however long it is gone (BullMQ needs
   // maxRetriesPerRequest: null there). Everything else (the relay, the reconciler, the
   // dashboard, readiness) talks to Redis through `producer`, which fails at once while Redis
@@ -203,6 +204,7 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
           logger: logger.child({ component: "staging" }),
           availability,
           extractors,
+          pricing: pricing!,
         }),
         { ...common, concurrency: config.STAGING_CONCURRENCY },
       ),
@@ -214,7 +216,7 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
           logger: logger.child({ component: "analysis" }),
           availability,
           providerFor,
-          prices: prices!,
+          pricing: pricing!,
           ...(metrics && { onUsage: (u) => metrics.providerUsage(u) }),
         }),
         { ...common, concurrency: config.ANALYSIS_CONCURRENCY },

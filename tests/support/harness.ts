@@ -36,7 +36,7 @@ export async function createHarness(
   const engines: ReturnType<typeof createEngine>[] = [];
   const track = (e: ReturnType<typeof createEngine>) => (engines.push(e), e);
   const newEngine = (extra: Partial<EngineDeps> = {}) =>
-    track(createEngine({ prisma: db.newClient(), databaseUrl: db.url, logger: testLogger, maxRunningBatches, ...extra }));
+    track(createEngine({ prisma: db.newClient(), databaseUrl: db.url, logger: testLogger, maxRunningBatches, pricing: options.pricing, ...extra }));
   const engine = track(
     createEngine({
       prisma: db.prisma,
@@ -45,6 +45,7 @@ export async function createHarness(
       maxRunningBatches,
       maxRunningBatchesPerTenant: options.maxRunningBatchesPerTenant,
       beforeCommit: options.beforeCommit,
+      pricing: options.pricing,
     }),
   );
   const app = createApp({

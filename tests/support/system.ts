@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { Redis } from "ioredis";
 import { loadConfig } from "../../src/config";
+import { createPricingResolver, loadPriceTable } from "../../src/pricing";
 import type { Metrics } from "../../src/metrics";
 import { startBackground, type Background } from "../../src/workers";
 import { startFakeOpenAI, type FakeBehaviour, type FakeOpenAI } from "./fake-llm";
@@ -40,10 +41,8 @@ export interface TestSystem extends Harness {
 
 export async function createSystem(options: SystemOptions = {}): Promise<TestSystem> {
   const fake = await startFakeOpenAI(options.fake ?? {});
-  const h = await createHarness({ maxRunningBatches: options.maxRunningBatches ?? 1, database: options.database });
   const prefix = `tt${randomBytes(4).toString("hex")}`;
-  const env: Record<string, string> = {
-    DATABASE_URL: h.db.url,
+  const base: Record<string, string> = {
     REDIS_URL: redisUrl(),
     QUEUE_PREFIX: prefix,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
@@ -61,6 +60,14 @@ export async function createSystem(options: SystemOptions = {}): Promise<TestSys
     LLM_MAX_RETRIES: "3",
     ...options.env,
   };
+  // The store prices with the same configuration the workers get (only its LLM settings matter here).
+  const llm = loadConfig(base);
+  const h = await createHarness({
+    maxRunningBatches: options.maxRunningBatches ?? 1,
+    database: options.database,
+    pricing: createPricingResolver(llm, loadPriceTable(llm.LLM_PRICES_FILE)),
+  });
+  const env: Record<string, string> = { DATABASE_URL: h.db.url, ...base };
   const config = loadConfig(env);
   const background = await startBackground({ prisma: h.db.prisma, engine: h.engine, config, logger: testLogger, runWorkers: options.workers ?? true, metrics: options.metrics });
   const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });

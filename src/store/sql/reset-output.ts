@@ -10,7 +10,8 @@ export async function resetOutput(sql: Sql, batchId: string): Promise<void> {
   await sql.query(`DELETE FROM provider_batches WHERE batch_id = $1::uuid`, [batchId]);
   await sql.query(
     `UPDATE documents SET stage_run_id = NULL, stage_status = NULL, stage_error = NULL, text = NULL, chunks = NULL,
-       token_count = NULL, text_sha256 = NULL, updated_at = now() WHERE batch_id = $1::uuid`,
+       token_count = NULL, text_sha256 = NULL, plan_strategy = NULL, plan_requests = NULL, plan_input_tokens = NULL,
+       plan_requests_max = NULL, plan_input_tokens_max = NULL, plan_output_tokens_max = NULL, cost_max_usd = NULL, updated_at = now() WHERE batch_id = $1::uuid`,
     [batchId],
   );
 }

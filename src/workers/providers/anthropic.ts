@@ -11,7 +11,8 @@ import { PermanentProviderError, type Provider, type ProviderError } from "./pro
 import { connectionFailure, httpFailure } from "./retry";
 
 /** The messages API requires a ceiling on the answer; this one is used when the batch sets none. */
-const DEFAULT_MAX_TOKENS = 4096;
+export const ANTHROPIC_DEFAULT_MAX_TOKENS = 4096;
+const DEFAULT_MAX_TOKENS = ANTHROPIC_DEFAULT_MAX_TOKENS;
 
 export type AnthropicProviderOptions = SdkProviderOptions;
 

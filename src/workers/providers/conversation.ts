@@ -7,6 +7,7 @@
 import type { Logger } from "pino";
 import { countTextTokens } from "../../tokens";
 import { sharedAnswerChecker, type AnswerChecker } from "../answer-check";
+import type { DocumentPlan } from "../../machines/batch.events";
 import {
   addUsage,
   type AnalysisRequest,
@@ -237,6 +238,83 @@ async function combine(req: AnalysisRequest, system: string, answers: string[], 
 
 type Plan = { strategy: "single" } | { strategy: "map_reduce"; parts: string[][] };
 
+/** What bounds one analysis's spending: re-asks after invalid output, and the ceiling on each answer (null: none). */
+export interface CostBounds {
+  reasks: number;
+  answerCeiling: number | null;
+}
+
+/**
+ * What analysing one document takes, counted before any request: the requests and their prompt
+ * tokens (the same prompts `converse` sends, counted the same way), first try and worst case — every
+ * answer re-asked `reasks` times, every answer (and so every map step's answer a combining request
+ * reads) at its ceiling, every re-ask prompt at its longest. A document whose chunks cannot fit the
+ * window is planned as what it costs: nothing, as it fails before any request.
+ */
+export function planCost(req: AnalysisRequest, bounds: CostBounds): DocumentPlan {
+  const system = systemPrompt(req);
+  let plan: Plan;
+  try {
+    plan = planAnalysis(req, system);
+  } catch (err) {
+    if (err instanceof PermanentProviderError) return { strategy: "map_reduce", requests: 0, inputTokens: 0, requestsMax: 0, inputTokensMax: 0, outputTokensMax: 0 };
+    throw err;
+  }
+  const answer = bounds.answerCeiling ?? 0;
+  const prompts =
+    plan.strategy === "single"
+      ? [promptTokens(system, userPrompt(req))]
+      : [
+          ...plan.parts.map((part, i) => promptTokens(system, mapPrompt(req.documentName, i, plan.parts.length, part))),
+          ...combineCost(req, system, plan.parts.length, answer),
+        ];
+  const r = bounds.reasks;
+  // Ask k of a question carries k earlier answers and k re-ask prompts, each a message of its own.
+  const reaskGrowth = answer + REASK_MAX_TOKENS + 2 * MESSAGE_OVERHEAD;
+  const first = prompts.reduce((n, p) => n + p, 0);
+  return {
+    strategy: plan.strategy,
+    requests: prompts.length,
+    inputTokens: first,
+    requestsMax: prompts.length * (r + 1),
+    inputTokensMax: first * (r + 1) + prompts.length * reaskGrowth * ((r * (r + 1)) / 2),
+    outputTokensMax: bounds.answerCeiling === null ? null : prompts.length * (r + 1) * bounds.answerCeiling,
+  };
+}
+
+/** The prompt tokens of each combining request `combine` makes of `parts` answers of `answer` tokens each. */
+function combineCost(req: AnalysisRequest, system: string, parts: number, answer: number): number[] {
+  const window = promptRoom(req);
+  const calls: number[] = [];
+  // Each answer as it is listed: its label, its text and the blank line after it (and 2 tokens for
+  // merges across the joins our count of the parts cannot see).
+  const listed = (i: number, of: number) => countTextTokens(`Answer for part ${i} of ${of}:
+`) + answer + 1 + 2;
+  for (let n = parts; ; ) {
+    const header = promptTokens(system, combinePrompt(req.documentName, [], { from: 1, of: n }));
+    const items = Array.from({ length: n }, (_, i) => listed(i + 1, n));
+    const whole = header + items.reduce((a, b) => a + b, 0);
+    if (window === undefined || whole <= window) return [...calls, whole];
+    const groups: number[][] = [];
+    let current: number[] = [];
+    let used = 0;
+    for (const tokens of items) {
+      if (current.length > 0 && used + tokens > window - header) {
+        groups.push(current);
+        current = [];
+        used = 0;
+      }
+      current.push(tokens);
+      used += tokens;
+    }
+    if (current.length > 0) groups.push(current);
+    // Fails there before a request (the answers do not fit even two at a time): nothing more is spent.
+    if (groups.length >= n) return calls;
+    for (const group of groups) calls.push(header + group.reduce((a, b) => a + b, 0));
+    n = groups.length;
+  }
+}
+
 /** Share of the context window prompts may fill: our tokenizer (o200k) is not every provider's. */
 const CONTEXT_HEADROOM = 0.9;
 /** Room kept for the answer when the batch sets no `max_tokens`: at most this, the model's ceiling, and a quarter of the window. */
@@ -408,8 +486,18 @@ function combinePrompt(documentName: string, answers: string[], range: { from: n
 
 const asText = (value: unknown): string => (typeof value === "string" ? value : JSON.stringify(value));
 
+/**
+ * Re-ask prompts are cut to this many tokens, so the most a re-ask can cost is known before the
+ * first request is sent (the budget reserves it).
+ */
+export const REASK_MAX_TOKENS = 1000;
+
 function reaskPrompt(problems: string[]): string {
-  return `Your answer was rejected: ${problems.join("; ")}. Answer again with only the corrected JSON.`;
+  const say = (listed: string) => `Your answer was rejected: ${listed}. Answer again with only the corrected JSON.`;
+  let listed = problems.join("; ");
+  if (countTextTokens(say(listed)) <= REASK_MAX_TOKENS) return say(listed);
+  while (listed.length > 0 && countTextTokens(say(`${listed}…`)) > REASK_MAX_TOKENS) listed = listed.slice(0, Math.floor(listed.length * 0.8));
+  return say(`${listed}…`);
 }
 
 /** Routes an SDK's own log lines (it defaults to the console) into our logger. */

@@ -10,8 +10,11 @@ import { createLocalProvider } from "./local";
 import { createOpenAIProvider } from "./openai";
 import type { Provider } from "./provider";
 import type { RateLimiter } from "./rate-limiter";
+import type { ProviderKind } from "../../vocabulary";
 
 export * from "./provider";
+export { ANTHROPIC_DEFAULT_MAX_TOKENS } from "./anthropic";
+export { LOCAL_MODEL } from "./local";
 export { createRateLimiter, type RateLimiter, type RateLimiterOptions } from "./rate-limiter";
 
 /** Models used when neither the batch nor `LLM_MODEL` names one. */
@@ -40,9 +43,14 @@ export interface ProviderDeps {
   answers?: SdkProviderOptions["answers"];
 }
 
+/** Which provider the configuration asks for (see the module comment for the rules). */
+export function providerKind(config: Pick<ProviderConfig, "LLM_PROVIDER" | "OPENAI_API_KEY" | "OPENAI_BASE_URL">): ProviderKind {
+  return config.LLM_PROVIDER ?? (config.OPENAI_API_KEY || config.OPENAI_BASE_URL ? "openai" : "local");
+}
+
 /** The provider the configuration asks for (see the module comment for the rules). */
 export function selectProvider(config: ProviderConfig, deps: ProviderDeps = {}): Provider {
-  const kind = config.LLM_PROVIDER ?? (config.OPENAI_API_KEY || config.OPENAI_BASE_URL ? "openai" : "local");
+  const kind = providerKind(config);
   if (kind === "local") return createLocalProvider();
   const common = {
     timeoutMs: config.LLM_TIMEOUT_MS,

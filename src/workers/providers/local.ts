@@ -75,7 +75,7 @@ export interface LocalAnalysis {
   readability: { words: number; sentences: number; averageSentenceLength: number; fleschReadingEase: number | null };
 }
 
-const LOCAL_MODEL = "tranche-local";
+export const LOCAL_MODEL = "tranche-local";
 
 /** The offline provider. It ignores `outputSchema` (its output has a fixed shape) and the model. */
 export function createLocalProvider(): Provider {
