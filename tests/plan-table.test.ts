@@ -160,5 +160,5 @@ test("a job of an earlier dispatch is refused its start, and its handback releas
   // Only task 2 (on dispatch 1) goes back; task 0's live second job is left alone.
   const release = p.writes.find((w) => w.type === "releaseWithdrawn") as Extract<Write, { type: "releaseWithdrawn" }>;
   expect([...release.rows.keys()]).toEqual([task(2)]);
-  expect(p.writes.find((w) => w.type === "startTasks")).toEqual({ type: "startTasks", ids: [task(1)] });
+  expect(p.writes.find((w) => w.type === "startTasks")).toEqual({ type: "startTasks", ids: [task(1)], reserveUsd: [0] });
 });
