@@ -186,7 +186,7 @@ describe("the store upgrades on load and refuses what it cannot read", () => {
       allowed_actions: [],
       snapshot_error: { code: "incompatible_snapshot", machine_version: MACHINE_VERSION + 1, supported_machine_version: MACHINE_VERSION },
     });
-    expect(listed.get(unreadable)?.snapshot_error?.error).toMatch(/stored by machine version 3/);
+    expect(listed.get(unreadable)?.snapshot_error?.error).toMatch(new RegExp(`stored by machine version ${MACHINE_VERSION + 1}`));
     // Alone, it is still refused.
     await api().get(`/api/batches/${unreadable}`).expect(409);
   });
