@@ -18,7 +18,7 @@ import type { ValidateFunction } from "ajv";
 import type { Logger } from "../logger";
 import { compileOutputSchema } from "../output-schema";
 import { countTextTokens } from "../tokens";
-import { PermanentProviderError } from "./providers/provider";
+import { PermanentProviderError, ProviderError } from "./providers/provider";
 
 /** What checking an answer found. */
 export type CheckedAnswer =
@@ -38,6 +38,9 @@ export type CheckReply = { id: number; result: CheckedAnswer | number | string |
 
 /** A check that ran out of time or took its thread down: the task fails with it, and nothing is asked again. */
 export class AnswerCheckError extends PermanentProviderError {}
+
+/** The process is stopping: the answer was not judged, so the job may run again elsewhere. */
+const closedError = () => new ProviderError("the answer checker is closed: the process is stopping", { retryable: true });
 
 export interface AnswerChecker {
   /** Parses `text` (a Markdown fence tolerated) and validates it against `schema`. */
@@ -111,7 +114,7 @@ export function createAnswerChecker({ threads, timeoutMs, logger }: AnswerChecke
       slot.job = undefined;
       if (job) {
         clearTimeout(job.timer);
-        job.reject(new AnswerCheckError(`checking the answer failed: ${why}`));
+        job.reject(closed ? closedError() : new AnswerCheckError(`checking the answer failed: ${why}`));
       }
       next();
     };
@@ -160,7 +163,7 @@ export function createAnswerChecker({ threads, timeoutMs, logger }: AnswerChecke
   }
 
   function submit<T>(request: CheckWork): Promise<T> {
-    if (closed) return Promise.reject(new AnswerCheckError("the answer checker is closed"));
+    if (closed) return Promise.reject(closedError());
     return new Promise<T>((resolve, reject) => {
       queue.push({ request, resolve: resolve as (v: unknown) => void, reject });
       next();
@@ -173,7 +176,7 @@ export function createAnswerChecker({ threads, timeoutMs, logger }: AnswerChecke
     count: (text) => submit<number>({ kind: "count", text }),
     async close() {
       closed = true;
-      for (const job of queue.splice(0)) job.reject(new AnswerCheckError("the answer checker is closed"));
+      for (const job of queue.splice(0)) job.reject(closedError());
       await Promise.all([...slots].map((s) => s.worker.terminate()));
       slots.clear();
     },

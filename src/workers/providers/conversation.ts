@@ -395,7 +395,7 @@ async function call(
 ): Promise<{ reply: CountedReply; attempts: number }> {
   // Off the main thread once a re-ask's prompt holds the model's earlier answer, whatever its size.
   const text = [prompt.system, ...prompt.turns.map((t) => t.content)].join("\n");
-  const promptCount = prompt.turns.length > 1 ? await options.answers.count(text) : countTextTokens(text);
+  const promptCount = prompt.turns.length > 1 ? await countOffThread(options, text) : countTextTokens(text);
   // Reserved before the call: the prompt with the API's per-message overhead, and the answer's ceiling.
   const estimate = promptCount + PROMPT_OVERHEAD + MESSAGE_OVERHEAD * (1 + prompt.turns.length) + (req.maxTokens ?? LIMITER_ANSWER_ESTIMATE);
   const limiter = options.limiter;
@@ -428,7 +428,7 @@ async function call(
       const counted = {
         ...reply,
         inputTokens: reply.inputTokens ?? promptCount,
-        outputTokens: reply.outputTokens ?? (await options.answers.count(reply.text)),
+        outputTokens: reply.outputTokens ?? (await countOffThread(options, reply.text)),
       };
       await limiter?.record(counted.inputTokens + counted.outputTokens, estimate, readRateHeaders(reply.headers));
       return counted;
@@ -441,6 +441,18 @@ async function call(
     },
   );
   return { reply: value, attempts };
+}
+
+/**
+ * The tokens of text that holds a model's answer, counted off the main thread; a count that fails
+ * (past its time limit) falls back to the UTF-8 bytes, which no token count exceeds, rather than
+ * failing an answer already paid for.
+ */
+function countOffThread(options: ConversationOptions, text: string): Promise<number> {
+  return options.answers.count(text).catch((err: unknown) => {
+    options.logger.warn({ err }, "counting the answer's tokens failed; counting its bytes instead");
+    return Buffer.byteLength(text);
+  });
 }
 
 /** Answer tokens the rate limiter reserves for a call whose batch sets no `max_tokens`, until the real count corrects it. */
