@@ -85,6 +85,16 @@ test("a document three times the context window is analysed map-reduce into one 
   const last = JSON.stringify(longCalls[longCalls.length - 1]!.body.messages);
   expect(last).toContain("Combine the answers below");
   expect(shortTask).toMatchObject({ status: "succeeded", strategy: "single", requests: 1 });
+  // Every call is in the batch's usage, and the estimate planned the long one map-reduce with at least its calls.
+  const batch = (await request(s.app).get(`/api/batches/${id}`).expect(200)).body.batch;
+  expect(batch.usage).toMatchObject({
+    requests: longCalls.length + 1,
+    input_tokens: sent.reduce((n, r) => n + r.usage!.prompt, 0),
+    output_tokens: sent.reduce((n, r) => n + r.usage!.completion, 0),
+  });
+  expect(batch.usage.cost_usd).toBeCloseTo(longTask!.costUsd! + shortTask!.costUsd!, 8);
+  expect(batch.estimate).toMatchObject({ documents: 2, map_reduce_documents: 1 });
+  expect(batch.estimate.requests).toBeGreaterThanOrEqual(longCalls.length + 1);
 });
 
 test("the provider's context-length 400 fails the task at once, without a retry", async () => {
