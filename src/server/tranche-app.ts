@@ -13,7 +13,7 @@ import type { Config } from "../config";
 import type { Engine } from "../engine";
 import type { Logger } from "../logger";
 import { createApp } from "./app";
-import { createDashboardRouter } from "./dashboard";
+import { lazyRouter } from "./lazy-router";
 import { createMachineRouter } from "./machine-view";
 import { createRateLimit } from "./rate-limit";
 import type { RoutesDeps } from "./routes";
@@ -66,7 +66,7 @@ export function createTrancheApp(deps: TrancheAppDeps) {
     ops: deps.ops,
     apiMounts: [deps.live.router],
     mounts: {
-      "/admin/queues": [auth.requireRole("admin"), createDashboardRouter(deps.queues)],
+      "/admin/queues": [auth.requireRole("admin"), lazyRouter(async () => (await import("./dashboard")).createDashboardRouter(deps.queues))],
       "/machine": createMachineRouter({
         getBatch: (id) => engine.queries.getBatch(id),
         getPath: (id) => engine.queries.getPath(id),

@@ -4,7 +4,7 @@
  * also run the staging and analysis workers. `close()` stops taking work, lets running jobs
  * finish, flushes the outbox and closes every connection it opened.
  */
-import { Worker } from "bullmq";
+import type { Worker } from "bullmq";
 import { Redis } from "ioredis";
 import type { Config } from "../config";
 import type { PrismaClient } from "../db";
@@ -12,19 +12,15 @@ import type { Engine } from "../engine";
 import type { Logger } from "../logger";
 import type { Metrics } from "../metrics";
 import { observeDatabase, observeEngine, observeQueues } from "../metrics-sources";
-import { createAnalysisProcessor, type BatchAnalysis } from "./analysis.worker";
-import { createAnswerChecker, type AnswerChecker } from "./answer-check";
+import type { AnswerChecker } from "./answer-check";
 import { createAvailability } from "./availability";
 import { createEffectsRelay } from "./effects-relay";
 import { createPricingResolver, loadPriceTable } from "../pricing";
-import { createExtractorPool, type ExtractorPool } from "./extractor-pool";
-import { createRateLimiter, selectProvider, type Provider } from "./providers";
+import type { ExtractorPool } from "./extractor-pool";
 import { claimQueuePrefix, databaseIdentity } from "./queue-owner";
 import { createQueueWatch } from "./queue-watch";
-import { batchClients, createLaneProcessor } from "./lane";
-import { createQueues, QUEUE_NAMES, type AnalysisJob, type LaneJob, type StagingJob } from "./queues";
+import { createQueues } from "./queues";
 import { createReconciler } from "./reconciler";
-import { createStagingProcessor } from "./staging.worker";
 import { createWithdrawer } from "./withdraw";
 
 export type BackgroundConfig = Pick<
@@ -139,112 +135,15 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
     if (commit.outboxIds.length) void kick();
   });
 
+  // Only a process that runs workers loads them: the processors, the extractors and the providers
+  // (their SDKs and the tokenizer) are most of a process's memory, and an API process needs none of them.
   let extractors: ExtractorPool | undefined;
   let answers: AnswerChecker | undefined;
   if (runWorkers) {
-    answers = createAnswerChecker({
-      threads: config.ANSWER_CHECK_THREADS,
-      timeoutMs: config.ANSWER_CHECK_TIMEOUT_MS,
-      logger: logger.child({ component: "answer-check" }),
-    });
-    extractors = createExtractorPool({
-      size: config.EXTRACT_CONCURRENCY ?? config.STAGING_CONCURRENCY,
-      timeoutMs: config.EXTRACT_TIMEOUT_MS,
-      memoryMb: config.EXTRACT_MEMORY_MB,
-      limits: {
-        maxTextBytes: config.EXTRACT_MAX_TEXT_BYTES,
-        maxPdfPages: config.EXTRACT_MAX_PDF_PAGES,
-        maxUnzippedBytes: config.EXTRACT_MAX_UNZIPPED_BYTES,
-        maxTokens: config.MAX_DOCUMENT_TOKENS,
-      },
-      chunking: { maxTokens: config.CHUNK_MAX_TOKENS, overlapTokens: config.CHUNK_OVERLAP_TOKENS },
-      databaseUrl: config.DATABASE_URL,
-      logger: logger.child({ component: "extractor" }),
-    });
-    extractors.warm();
-    const limiter = createRateLimiter({
-      redis: connection,
-      prefix: `${config.QUEUE_PREFIX}:llm-limit`,
-      requestsPerMinute: config.LLM_REQUESTS_PER_MINUTE,
-      tokensPerMinute: config.LLM_TOKENS_PER_MINUTE,
-      burstMs: config.LLM_RATE_BURST_SECONDS * 1000,
-    });
-    const providers = new Map<string, Provider>();
-    const providerFor = (analysis: BatchAnalysis) => {
-      const kind = analysis.provider ?? "default";
-      let provider = providers.get(kind);
-      if (!provider) {
-        const choice = analysis.provider ? { ...config, LLM_PROVIDER: analysis.provider } : config;
-        provider = selectProvider(choice, {
-          limiter,
-          answers,
-          logger: logger.child({ component: "provider" }),
-          ...(metrics && { onRequest: (r) => metrics.providerRequest(r) }),
-        });
-        providers.set(kind, provider);
-        logger.info({ provider: provider.name, for: kind }, "LLM provider ready");
-      }
-      return provider;
-    };
-    const common = {
-      connection,
-      prefix: config.QUEUE_PREFIX,
-      lockDuration: config.JOB_LOCK_MS,
-      stalledInterval: Math.max(500, Math.floor(config.JOB_LOCK_MS / 2)),
-      // A job whose worker died under it runs again this often; dying once more fails it for good,
-      // and the reconciler then reports its unit failed instead of running whatever kills workers.
-      maxStalledCount: config.JOB_MAX_STALLS,
-    };
-    workers.push(
-      new Worker<StagingJob>(
-        QUEUE_NAMES.staging,
-        createStagingProcessor({
-          prisma,
-          service: engine.service,
-          logger: logger.child({ component: "staging" }),
-          availability,
-          extractors,
-          pricing: pricing!,
-        }),
-        { ...common, concurrency: config.STAGING_CONCURRENCY },
-      ),
-      new Worker<AnalysisJob>(
-        QUEUE_NAMES.analysis,
-        createAnalysisProcessor({
-          prisma,
-          service: engine.service,
-          logger: logger.child({ component: "analysis" }),
-          availability,
-          providerFor,
-          pricing: pricing!,
-          ...(metrics && { onUsage: (u) => metrics.providerUsage(u) }),
-        }),
-        { ...common, concurrency: config.ANALYSIS_CONCURRENCY },
-      ),
-      new Worker<LaneJob>(
-        QUEUE_NAMES.lane,
-        createLaneProcessor({
-          prisma,
-          pool: engine.store.pool,
-          service: engine.service,
-          queues,
-          logger: logger.child({ component: "lane" }),
-          availability,
-          prices: prices!,
-          config,
-          clientFor: batchClients(config),
-        }),
-        // Submitting uploads whole files and polling mostly waits on the provider: a few at once.
-        { ...common, concurrency: 4 },
-      ),
-    );
-    for (const w of workers) w.on("error", (err) => logger.error({ err, queue: w.name }, "worker error"));
-    // Jobs of a cancelled or failed batch that are mid-flight: abort them where they run.
-    await subscriber.subscribe(abortChannel);
-    subscriber.on("message", (_channel: string, message: string) => {
-      const { jobIds } = JSON.parse(message) as { jobIds: string[] };
-      for (const w of workers) for (const id of jobIds) w.cancelJob(id, "batch cancelled");
-    });
+    const { startWorkers } = await import("./run-workers");
+    ({ extractors, answers } = await startWorkers({
+      prisma, engine, config, logger, metrics, prices: prices!, pricing: pricing!, connection, subscriber, abortChannel, availability, queues, workers,
+    }));
   }
 
   const timers = [
