@@ -27,8 +27,38 @@ export interface Batch {
   analysis: { instructions?: string; provider?: ProviderKind; model?: string } | null;
   document_count: number;
   last_error: string | null;
+  /** What the batch will cost at most, from the moment its staging finished. */
+  estimate: Estimate | null;
+  usage: Usage;
+  budget_usd: number | null;
+  reserved_usd: number;
+  pause_reason: "user" | "budget" | null;
   created_at: string;
   updated_at: string;
+}
+
+export interface Estimate {
+  model: string;
+  documents: number;
+  cached_documents: number;
+  requests: number;
+  input_tokens: number;
+  requests_max: number;
+  output_tokens_max: number | null;
+  cost_usd_max: number | null;
+  map_reduce_documents: number;
+  price_checked_at: string | null;
+  note: string | null;
+}
+
+export interface Usage {
+  requests: number;
+  input_tokens: number;
+  cached_input_tokens: number;
+  output_tokens: number;
+  cost_usd: number | null;
+  saved_usd: number;
+  note: string | null;
 }
 
 export interface BatchDocument {
@@ -67,6 +97,9 @@ export interface Result {
   latency_ms: number | null;
   attempts: number | null;
   run_id: number;
+  cost_usd: number | null;
+  cached: boolean;
+  strategy: string | null;
 }
 
 export interface Queue {
@@ -150,6 +183,9 @@ export const api = {
     action === "delete"
       ? call<{ success: true }>(`/api/batches/${id}`, { method: "DELETE" })
       : call<{ success: true; batch: Batch }>(`/api/batches/${id}/action`, json({ action, context: { reason: REASON } })),
+  /** A new budget in USD, or none (null). */
+  setBudget: (id: string, budgetUsd: number | null) =>
+    call<{ success: true; batch: Batch }>(`/api/batches/${id}/budget`, json({ budget_usd: budgetUsd })).then((r) => r.batch),
   /** Multipart, so that many files of any type go up as they are. */
   create: (form: FormData) => call<{ batch: Batch }>("/api/batches/save", { method: "POST", body: form }).then((r) => r.batch),
 };

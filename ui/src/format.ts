@@ -16,3 +16,13 @@ export function compactJson(value: unknown, max = 160): string {
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
+
+/** Dollars: cents for amounts from a dollar up, four decimals below (LLM calls cost fractions of a cent). */
+export function usd(value: number | null | undefined): string {
+  if (value === null || value === undefined) return "unknown";
+  return `$${value.toFixed(value >= 1 ? 2 : 4)}`;
+}
+
+export function tokens(n: number): string {
+  return n.toLocaleString("en-US");
+}

@@ -15,6 +15,7 @@ import { HistoryTimeline } from "./HistoryTimeline";
 import { LoadError, Notice } from "./Notice";
 import { ProgressBar } from "./ProgressBar";
 import { StateBadge } from "./StateBadge";
+import { CostCard } from "./CostCard";
 import { Pager } from "./Pager";
 
 /** `null` when the server has no results endpoint (404 for the route, not the batch). */
@@ -72,6 +73,7 @@ export function BatchDetail({ id }: { id: string }) {
           </p>
           {b.last_error && <p className="error-text" data-testid="last-error">{b.last_error}</p>}
         </div>
+        <CostCard batch={b} onChange={() => void batch.reload()} />
         <div className="card">
           <h2>Analysis</h2>
           <p className="instructions">{analysis.instructions}</p>

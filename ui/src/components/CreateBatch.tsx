@@ -28,6 +28,7 @@ export function CreateBatch() {
   const [provider, setProvider] = useState("");
   const [model, setModel] = useState("");
   const [tolerance, setTolerance] = useState("");
+  const [budget, setBudget] = useState("");
   const [files, setFiles] = useState<File[]>([]);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -41,6 +42,7 @@ export function CreateBatch() {
     if (provider) analysis.provider = provider;
     if (model.trim()) analysis.model = model.trim();
     if (tolerance.trim()) analysis.failure_tolerance = Number(tolerance);
+    if (budget.trim()) analysis.budget_usd = Number(budget);
     const form = new FormData();
     form.append("name", name);
     form.append("analysis", JSON.stringify(analysis));
@@ -118,6 +120,19 @@ export function CreateBatch() {
               onChange={(e) => setTolerance(e.target.value)}
               placeholder="0.1"
               title="Share of tasks (0–1) that may fail before the run fails"
+            />
+          </label>
+          <label>
+            Budget (USD)
+            <input
+              name="budget_usd"
+              type="number"
+              min={0}
+              step="any"
+              value={budget}
+              onChange={(e) => setBudget(e.target.value)}
+              placeholder="none"
+              title="Most the batch may cost: it pauses itself before a request could pass it"
             />
           </label>
         </div>

@@ -1,6 +1,6 @@
 /** The batch's documents with their staging status and, when the results endpoint answers, each one's analysis result. */
 import type { BatchDocument, Result } from "../api";
-import { compactJson } from "../format";
+import { compactJson, usd } from "../format";
 
 function ResultCell({ result }: { result: Result | undefined }) {
   if (!result) return <span className="muted">—</span>;
@@ -19,6 +19,9 @@ function ResultCell({ result }: { result: Result | undefined }) {
           {result.input_tokens ?? 0} in / {result.output_tokens ?? 0} out tokens
           {result.latency_ms !== null && ` · ${result.latency_ms} ms`}
           {result.attempts !== null && result.attempts > 1 && ` · ${result.attempts} attempts`}
+          {result.cost_usd !== undefined && ` · ${usd(result.cost_usd)}`}
+          {result.cached && " · cached"}
+          {result.strategy === "map_reduce" && " · map-reduce"}
         </div>
       )}
     </div>
