@@ -98,3 +98,18 @@ test("an unreadable file is skipped with a message; usage errors exit 2", async 
   expect((await tranche("results", completedId, "--format", "xml")).code).toBe(2);
   expect((await tranche("frobnicate")).code).toBe(2);
 }, 120_000);
+
+test("submit --budget sets the batch's budget, budget <id> <usd> changes it, show prints what it spent of it", async () => {
+  const run = await tranche("--json", "submit", path.join(fixtures, "notes.txt"), "--name", "budgeted", "--instructions", "Summarise.", "--budget", "2.5");
+  expect(run.code).toBe(0);
+  const id = (JSON.parse(run.stdout) as { batch: { id: string; budget_usd: number } }).batch.id;
+  expect(await s.db.prisma.batch.findUniqueOrThrow({ where: { id } })).toMatchObject({ budgetUsd: 2.5 });
+  const raised = await tranche("budget", id, "7");
+  expect(raised.code).toBe(0);
+  expect(raised.stdout).toMatch(/^budget: \$7\.00/);
+  expect(raised.stdout).toMatch(/spent {6}\$\d+\.\d+ of a \$7\.00 budget/);
+  expect((await tranche("budget", id, "-3")).code).toBe(2);
+  expect((await tranche("submit", path.join(fixtures, "notes.txt"), "--name", "x", "--instructions", "y", "--budget", "lots")).code).toBe(2);
+  expect((await tranche("budget", id, "none")).code).toBe(0);
+  expect(await s.db.prisma.batch.findUniqueOrThrow({ where: { id } })).toMatchObject({ budgetUsd: null });
+}, 120_000);

@@ -37,6 +37,24 @@ const ratio = (value: string) => {
   if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError("expected a number from 0 to 1");
   return n;
 };
+const dollars = (value: string) => {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError("expected an amount in USD, 0 or more");
+  return n;
+};
+const usd = (n: number | null | undefined) => (n === null || n === undefined ? "unknown" : `$${n.toFixed(n >= 1 ? 2 : 4)}`);
+
+/** What the batch will cost at most, what it spent, and its budget. */
+function costLines(b: BatchView): string[] {
+  const e = b.estimate;
+  const u = b.usage;
+  return [
+    ...(e ? [`  estimate   at most ${usd(e.cost_usd_max)} on ${e.model}: ${e.requests} requests, ${e.input_tokens} input tokens${e.note ? ` (${e.note})` : ""}`] : []),
+    ...(u ? [`  spent      ${usd(u.cost_usd)}${b.budget_usd != null ? ` of a ${usd(b.budget_usd)} budget` : ""}: ${u.requests} requests, ${u.input_tokens} input, ${u.output_tokens} output tokens`] : []),
+    ...(b.pause_reason === "budget" ? ["  paused by  its budget: raise it (tranche budget <id> <usd>) and resume"] : []),
+  ];
+}
+
 const positive = (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected a positive integer");
@@ -55,6 +73,7 @@ function describe(b: BatchView): string {
     `  version    ${b.version}, run ${b.run_id}, ${b.document_count} documents`,
     `  staging    ${b.staging.succeeded} staged, ${b.staging.failed} failed of ${b.staging.total}`,
     `  analysis   ${progressLine(b)}`,
+    ...costLines(b),
     `  actions    ${b.allowed_actions.join(", ") || "none"}`,
     ...(b.last_error ? [`  last error ${b.last_error}`] : []),
     `  updated    ${b.updated_at}`,
@@ -83,6 +102,7 @@ program
   .addOption(new Option("--provider <provider>", "the LLM provider").choices(["openai", "anthropic", "local"]))
   .option("--staging-tolerance <ratio>", "share of documents that may fail staging", ratio)
   .option("--failure-tolerance <ratio>", "share of documents whose analysis may fail", ratio)
+  .option("--budget <usd>", "most the batch may cost: it pauses itself before a request could pass it", dollars)
   .option("--page-files <n>", "most files per upload request", positive, 100)
   .option("--page-mb <n>", "most megabytes per upload request", positive, 16)
   .option("--watch", "show a live progress bar until the batch ends; exit 0 only if it COMPLETED")
@@ -104,6 +124,7 @@ program
       ...(o.provider !== undefined && { provider: o.provider }),
       ...(o.stagingTolerance !== undefined && { staging_tolerance: o.stagingTolerance }),
       ...(o.failureTolerance !== undefined && { failure_tolerance: o.failureTolerance }),
+      ...(o.budget !== undefined && { budget_usd: o.budget }),
     };
     const collected = await collectDocuments(paths);
     for (const s of collected.skipped) say(`skipping ${s.path}: ${s.why}`);
@@ -135,6 +156,7 @@ program
         `${batch.status}: ${batch.name} (${batch.id})`,
         `  documents  ${submitted.uploaded} uploaded, ${submitted.skipped} skipped; ${batch.staging.succeeded} staged, ${batch.staging.failed} failed staging`,
         `  analysis   ${progressLine(batch)}`,
+        ...costLines(batch),
         ...(batch.last_error ? [`  last error ${batch.last_error}`] : []),
         ...(o.watch ? [] : [`  follow it with: tranche show ${batch.id}`]),
       ].join("\n"),
@@ -168,6 +190,18 @@ program
   .action(async (id: string) => {
     const { batch } = await client.get<{ batch: BatchView }>(`/api/batches/${encodeURIComponent(id)}`);
     print(batch, () => describe(batch));
+  });
+
+program
+  .command("budget")
+  .description("set a batch's budget in USD (none: remove it); raise it and resume a batch its budget paused")
+  .argument("<id>")
+  .argument("<usd>", "the new budget, or none")
+  .action(async (id: string, amount: string) => {
+    const budget = amount === "none" ? null : Number(amount);
+    if (budget !== null && (amount.trim() === "" || !Number.isFinite(budget) || budget < 0)) throw new UsageError(`budget: expected an amount in USD or none, got "${amount}"`);
+    const answer = await client.post<{ batch: BatchView }>(`/api/batches/${encodeURIComponent(id)}/budget`, { budget_usd: budget });
+    print(answer, () => `budget: ${budget === null ? "none" : usd(budget)}\n${describe(answer.batch)}`);
   });
 
 for (const action of ["pause", "resume", "cancel", "rerun", "retry-failed", "reset"] as const) {
