@@ -92,6 +92,16 @@ export const configSchema = z.object({
   /** How often the reconciler compares PostgreSQL with Redis, and the outbox is swept. */
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
   EFFECTS_SWEEP_MS: z.coerce.number().int().min(50).default(1_000),
+  /**
+   * How long a worker report waits for others of the same process to share its INSERT into the
+   * inbox: longer makes fewer, larger appends (and acknowledges each job that much later).
+   */
+  INBOX_COALESCE_MS: z.coerce.number().int().min(0).max(1000).default(2),
+  /**
+   * Most inbox reports one transaction applies: a drain group, and what a task start's transaction
+   * takes along when no drainer holds the batch (0: a start never takes any).
+   */
+  INBOX_GROUP_SIZE: z.coerce.number().int().min(0).max(100_000).default(1000),
 
   /** openai | anthropic | local. Unset: openai when OPENAI_API_KEY or OPENAI_BASE_URL is set, else the offline analyzer. */
   LLM_PROVIDER: z.enum(["openai", "anthropic", "local"]).optional(),

@@ -18,6 +18,8 @@ export interface EngineDeps {
   beforeCommit?: StoreDeps["beforeCommit"];
   /** Prices of the batches' models, from the configuration (see `createPricingResolver`). */
   pricing?: StoreDeps["pricing"];
+  /** INBOX_COALESCE_MS and INBOX_GROUP_SIZE (defaults 2 ms and 1000). */
+  inbox?: { coalesceMs?: number; groupSize?: number };
 }
 
 /** A group of submissions applied straight through the store (not through the inbox), and what each came to. */
@@ -37,6 +39,8 @@ export function createEngine(deps: EngineDeps) {
     maxRunningBatchesPerTenant: deps.maxRunningBatchesPerTenant,
     beforeCommit: deps.beforeCommit,
     pricing: deps.pricing,
+    inboxCoalesceMs: deps.inbox?.coalesceMs,
+    maxInboxGroup: deps.inbox?.groupSize,
     onCommit: (commit) => {
       for (const listener of listeners) listener(commit);
     },

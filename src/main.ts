@@ -55,6 +55,7 @@ async function main(role: Role) {
     logger,
     maxRunningBatches: config.MAX_RUNNING_BATCHES,
     maxRunningBatchesPerTenant: config.MAX_RUNNING_BATCHES_PER_TENANT,
+    inbox: { coalesceMs: config.INBOX_COALESCE_MS, groupSize: config.INBOX_GROUP_SIZE },
   });
   const metrics = createMetrics();
   const background = await startBackground({ prisma, engine, config, logger, runWorkers: role !== "api", metrics });

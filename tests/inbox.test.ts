@@ -129,3 +129,23 @@ test("a job run again after its task reported (its result still in the inbox) do
   await h.engine.service.sweepInbox();
   expect(await h.db.prisma.batch.findUniqueOrThrow({ where: { id } })).toMatchObject({ succeeded: 1, running: 1 });
 });
+
+test("a task start's transaction applies the batch's pending inbox reports too, older first, and answers for the start alone", async () => {
+  const id = await analysing(4);
+  const tasks = await runningTasks(h.db.prisma, id);
+  const [first, ...rest] = tasks;
+  // Three completions waiting in the inbox (appended without kicking a drain), then a start of the fourth task.
+  await appendInbox(h.engine.store.pool, rest.map((t) => ({
+    report: { type: "TASK_COMPLETED" as const, batchId: id, runId: 1, taskId: t.id, output: { n: t.position } },
+    unitKey: t.id,
+  })));
+  const start = await h.engine.service.report({ type: "TASK_STARTED", batchId: id, runId: 1, taskId: first!.id, dispatch: first!.dispatches });
+  expect(start).toMatchObject({ outcome: "accepted" });
+  expect(await h.db.prisma.inboxEntry.count({ where: { batchId: id } })).toBe(0);
+  const batch = await h.db.prisma.batch.findUniqueOrThrow({ where: { id } });
+  expect(batch).toMatchObject({ succeeded: 3, running: 1 });
+  // Applied in the order they arrived, the completions then the start, in one transaction (one `now()`).
+  const history = await h.db.prisma.historyEntry.findMany({ where: { batchId: id, eventType: { in: ["TASK_COMPLETED", "TASK_STARTED"] } }, orderBy: { seq: "asc" } });
+  expect(history.map((e) => e.eventType)).toEqual(["TASK_COMPLETED", "TASK_COMPLETED", "TASK_COMPLETED", "TASK_STARTED"]);
+  expect(new Set(history.map((e) => e.createdAt.getTime())).size).toBe(1);
+});

@@ -40,7 +40,7 @@ import { insertDocuments } from "./sql/insert-documents";
 import { documentCount, isStagedUpload, moveUploadIntoBatch } from "../uploads/upload-spool";
 import { insertHistory } from "./sql/insert-history";
 import { insertOutbox } from "./sql/insert-outbox";
-import { deleteInbox, takeInbox, tryLockDrain } from "./sql/inbox-drain";
+import { deleteInbox, takeInbox, takeInboxIfFree, tryLockDrain } from "./sql/inbox-drain";
 import { lockBatch } from "./sql/lock-batch";
 import { readUnits } from "./sql/read-units";
 import { releaseWithdrawn } from "./sql/release-withdrawn";
@@ -67,6 +67,11 @@ export interface CommitterDeps {
   onCommit?: (commit: Commit) => void;
   /** What a batch's analysis costs (for its estimate and the budget's reservations); default: the built-in prices, no configuration. */
   pricing?: PricingResolver;
+  /**
+   * Most pending inbox reports a group of synchronous reports (a task start) takes along when no
+   * drainer holds the batch (default 1000; 0: none), so that one transaction applies both.
+   */
+  syncInboxTake?: number;
   /** Test seam: runs inside the transaction after every write, before commit. */
   beforeCommit?: (sql: Sql, batchId: string) => Promise<void>;
 }
@@ -85,6 +90,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function createCommitter(deps: CommitterDeps) {
   const { pool, logger } = deps;
+  const syncInboxTake = deps.syncInboxTake ?? 1000;
   const pricing = deps.pricing ?? createPricingResolver({ LLM_OUTPUT_RETRIES: 2 }, loadPriceTable());
 
   /** Inserts a new batch in SAVED with its documents and a `created` history entry. */
@@ -122,21 +128,18 @@ export function createCommitter(deps: CommitterDeps) {
   }
 
   /** Applies a group of submissions to one batch; one result per submission, in order. */
-  async function apply(batchId: string, submissions: Submission[]): Promise<SubmissionResult[]> {
+  async function apply(batchId: string, submissions: Submission[], withInbox = true): Promise<SubmissionResult[]> {
     try {
-      return await applyGroup(batchId, submissions);
+      return (await runGroup(batchId, submissions, withInbox)).results;
     } catch (err) {
       if (!isDataError(err)) throw err;
-      if (submissions.length === 1) return [await recordInvalid(batchId, submissions[0]!, err)];
-      logger.warn({ err, batchId, size: submissions.length }, "a group's writes were refused; applying its submissions one by one");
+      // One by one, and without the inbox's reports: an offender among those is the drainer's to find.
+      if (submissions.length === 1 && !withInbox) return [await recordInvalid(batchId, submissions[0]!, err)];
+      if (submissions.length > 1) logger.warn({ err, batchId, size: submissions.length }, "a group's writes were refused; applying its submissions one by one");
       const results: SubmissionResult[] = [];
-      for (const s of submissions) results.push(...(await apply(batchId, [s])));
+      for (const s of submissions) results.push(...(await apply(batchId, [s], false)));
       return results;
     }
-  }
-
-  async function applyGroup(batchId: string, submissions: Submission[]): Promise<SubmissionResult[]> {
-    return (await runGroup(batchId, submissions)).results;
   }
 
   /**
@@ -149,7 +152,7 @@ export function createCommitter(deps: CommitterDeps) {
     return { taken: out.taken, busy: out.busy };
   }
 
-  async function runGroup(batchId: string, source: Submission[] | { inbox: number }) {
+  async function runGroup(batchId: string, source: Submission[] | { inbox: number }, withInbox = false) {
     let withQueueLock = Array.isArray(source) && source.some((s) => s.kind !== "report");
     for (;;) {
       const session: Session = { sql: undefined as unknown as Sql, withQueueLock, commits: [], started: performance.now() };
@@ -158,7 +161,7 @@ export function createCommitter(deps: CommitterDeps) {
           session.sql = sql;
           if (!Array.isArray(source) && !(await tryLockDrain(sql, batchId))) return { results: [], taken: 0, busy: true };
           if (withQueueLock) await lockQueue(sql);
-          const out = await applyToBatch(session, batchId, source);
+          const out = await applyToBatch(session, batchId, source, withInbox);
           if (out.queueChanged) await rebalance(session, out.placement ? { batchId, priority: out.priority, position: out.placement.position } : undefined);
           await deps.beforeCommit?.(sql, batchId);
           return { results: out.results, taken: out.taken, busy: false };
@@ -175,11 +178,15 @@ export function createCommitter(deps: CommitterDeps) {
     }
   }
 
-  async function applyToBatch(session: Session, batchId: string, source: Submission[] | { inbox: number }) {
+  async function applyToBatch(session: Session, batchId: string, source: Submission[] | { inbox: number }, withInbox = false) {
     const { sql } = session;
     const row = await lockBatch(sql, batchId);
-    const taken = Array.isArray(source) ? null : await takeInbox(sql, batchId, source.inbox);
-    const submissions: Submission[] = taken ? taken.reports.map((report) => ({ kind: "report", report })) : (source as Submission[]);
+    // Reports waiting in the inbox ride along with synchronous reports when that costs one statement:
+    // they are older, so they go first, and the caller gets the results of its own submissions only.
+    const alongside = Array.isArray(source) && withInbox && row && syncInboxTake > 0 && source.every((s) => s.kind === "report");
+    const taken = !Array.isArray(source) ? await takeInbox(sql, batchId, source.inbox) : alongside ? await takeInboxIfFree(sql, batchId, syncInboxTake) : null;
+    const own = Array.isArray(source) ? source.length : 0;
+    const submissions: Submission[] = [...(taken?.reports ?? []).map((report): Submission => ({ kind: "report", report })), ...(Array.isArray(source) ? source : [])];
     if (!row) {
       // Reports for a batch that no longer exists are dropped with it.
       if (taken?.ids.length) await deleteInbox(sql, taken.ids);
@@ -224,7 +231,8 @@ export function createCommitter(deps: CommitterDeps) {
         groupSize: submissions.length, durationMs: 0,
       });
     }
-    return { results: plan.results, queueChanged: plan.queueChanged, placement: plan.placement, priority: row.priority, taken: taken?.ids.length ?? 0 };
+    const results = Array.isArray(source) ? plan.results.slice(plan.results.length - own) : plan.results;
+    return { results, queueChanged: plan.queueChanged, placement: plan.placement, priority: row.priority, taken: taken?.ids.length ?? 0 };
   }
 
   /** Places a batch that entered the queue, starts queued batches while slots are free, and closes gaps. */

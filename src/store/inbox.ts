@@ -149,7 +149,7 @@ export function createInbox({ pool, committer, logger, maxGroup = 1000, coalesce
   async function drainOneByOne(batchId: string) {
     const { ids, reports } = await takeInbox(pool, batchId, maxGroup);
     for (let i = 0; i < ids.length; i++) {
-      await committer.apply(batchId, [{ kind: "report", report: reports[i]! }]);
+      await committer.apply(batchId, [{ kind: "report", report: reports[i]! }], false);
       await deleteInbox(pool, [ids[i]!]);
     }
     return { taken: ids.length, busy: false };

@@ -29,14 +29,18 @@ export interface StoreDeps {
   onCommit?: CommitterDeps["onCommit"];
   beforeCommit?: CommitterDeps["beforeCommit"];
   pricing?: CommitterDeps["pricing"];
-  /** Most reports one inbox drain applies at once. */
+  /** Most reports one inbox drain applies at once, and one task start takes along (default 1000; 0: none along). */
   maxInboxGroup?: number;
+  /** How long an inbox append waits for others to share it (default 2 ms). */
+  inboxCoalesceMs?: number;
 }
 
 export function createStore(deps: StoreDeps) {
   const pool = createPool(deps.databaseUrl, deps.poolSize, deps.logger);
-  const committer = createCommitter({ pool, logger: deps.logger, maxRunningBatches: deps.maxRunningBatches, maxRunningBatchesPerTenant: deps.maxRunningBatchesPerTenant, onCommit: deps.onCommit, beforeCommit: deps.beforeCommit, pricing: deps.pricing });
-  const inbox = createInbox({ pool, committer, logger: deps.logger.child({ component: "inbox" }), maxGroup: deps.maxInboxGroup });
+  const committer = createCommitter({ pool, logger: deps.logger, maxRunningBatches: deps.maxRunningBatches, maxRunningBatchesPerTenant: deps.maxRunningBatchesPerTenant, onCommit: deps.onCommit, beforeCommit: deps.beforeCommit, pricing: deps.pricing, syncInboxTake: deps.maxInboxGroup });
+  const inbox = createInbox({
+    pool, committer, logger: deps.logger.child({ component: "inbox" }), maxGroup: deps.maxInboxGroup || undefined, coalesceMs: deps.inboxCoalesceMs,
+  });
 
   /** Moves a queued batch to `position` (1 = next); false if it is not queued. */
   function moveQueued(batchId: string, position: number): Promise<boolean> {

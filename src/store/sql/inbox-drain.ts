@@ -2,6 +2,8 @@
  * The drainer's three statements on the inbox.
  * - tryLockDrain: one drainer per batch (transaction-scoped advisory lock, tried, never waited for). Rows: none.
  * - takeInbox: the oldest pending reports of a batch, up to `limit`. Rows: at most `limit`.
+ * - takeInboxIfFree: the same, in a group applied for a synchronous report, and only when no drainer holds
+ *   the batch (the lock is tried in the same statement). Rows: at most `limit`; none when the lock is taken.
  * - deleteInbox: the reports a group applied. Rows: one per id; expected: all (the drain lock keeps others off).
  */
 import type { WorkerReport } from "../../machines/batch.events";
@@ -19,6 +21,15 @@ export async function takeInbox(sql: Sql, batchId: string, limit: number): Promi
   const { rows } = await sql.query<{ id: string; report: WorkerReport }>(
     `SELECT id::text, report FROM inbox WHERE batch_id = $1::uuid ORDER BY id LIMIT $2`,
     [batchId, limit],
+  );
+  return { ids: rows.map((r) => r.id), reports: rows.map((r) => r.report) };
+}
+
+export async function takeInboxIfFree(sql: Sql, batchId: string, limit: number): Promise<{ ids: string[]; reports: WorkerReport[] }> {
+  const { rows } = await sql.query<{ id: string; report: WorkerReport }>(
+    `WITH drain AS MATERIALIZED (SELECT pg_try_advisory_xact_lock($3, hashtext($1)) AS free)
+     SELECT i.id::text, i.report FROM drain, inbox i WHERE drain.free AND i.batch_id = $1::uuid ORDER BY i.id LIMIT $2`,
+    [batchId, limit, DRAIN_LOCK_SPACE],
   );
   return { ids: rows.map((r) => r.id), reports: rows.map((r) => r.report) };
 }
