@@ -299,12 +299,14 @@ export function createBatchQueries(prisma: PrismaClient) {
   /**
    * The states a batch went through (accepted entries, repeats folded), the latest `limit` of
    * them, computed in the database so no history row is read here; `omitted` earlier steps.
+   * An accepted entry that stays in its state can never start a step (the one before it ended in
+   * that state), so only the state-changing ones are read, off their own partial index.
    */
   async function getPath(batchId: string, limit = 200): Promise<{ states: string[]; omitted: number }> {
     const rows = await prisma.$queryRaw<{ to_state: string; steps: number }[]>`
       SELECT to_state, (count(*) OVER ())::int AS steps FROM (
         SELECT seq, to_state, lag(to_state) OVER (ORDER BY seq) AS previous
-        FROM history WHERE batch_id = ${batchId}::uuid AND outcome = 'accepted' AND to_state <> ''
+        FROM history WHERE batch_id = ${batchId}::uuid AND outcome = 'accepted' AND from_state <> to_state AND to_state <> ''
       ) h WHERE previous IS DISTINCT FROM to_state ORDER BY seq DESC LIMIT ${limit}`;
     const steps = rows[0]?.steps ?? 0;
     return { states: rows.map((r) => r.to_state).reverse(), omitted: Math.max(0, steps - rows.length) };
