@@ -54,7 +54,8 @@ function expectOnce(ids: string[]) {
 test("a run is split over provider batches within the limit, each task paid once at the batch price", async () => {
   const id = await stagedBatch(10);
   await act(id, "run");
-  await waitForStatus(s, id, "COMPLETED");
+  // The first lines checked start this process's answer-checking threads.
+  await waitForStatus(s, id, "COMPLETED", 60_000);
   const mine = fake.batches.filter((b) => b.metadata.tranche_batch === id);
   expect(mine.map((b) => b.lines.length).sort()).toEqual([2, 4, 4]);
   const billed = mine.flatMap((b) => [...b.outcomes.entries()].filter(([, o]) => o.kind === "ok").map(([t]) => t));
@@ -190,6 +191,20 @@ test("the Anthropic lane: message batches through the official SDK", async () =>
   expect(tasks.every((t) => t.status === "succeeded" && t.requests === 1)).toBe(true);
   expect(linesOf(id).length).toBeGreaterThanOrEqual(3);
   expect((await view(id)).provider_batches[0]).toMatchObject({ provider: "anthropic", status: "ended" });
+});
+
+test("polling survives losing Redis: the reconciler brings back the poller from what PostgreSQL holds", async () => {
+  fake.setBehaviour({ processMs: Infinity });
+  const id = await stagedBatch(3);
+  await act(id, "run");
+  const pb = await waitFor("a provider batch", async () => fake.batches.find((b) => b.metadata.tranche_batch === id && b.phase === "in_progress"));
+  await waitFor("the provider id recorded", async () => (await s.db.prisma.providerBatch.findFirst({ where: { batchId: id, providerId: pb.id } })) ?? undefined);
+  await s.background.queues.lane.obliterate({ force: true });
+  fake.finish(pb.id);
+  await waitForStatus(s, id, "COMPLETED");
+  expect(fake.batches.filter((b) => b.metadata.tranche_batch === id)).toHaveLength(1);
+  const billed = [...pb.outcomes.values()].filter((o) => o.kind === "ok");
+  expect(billed).toHaveLength(3);
 });
 
 test("bad credentials fail the batch once", async () => {

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { ACTIONS, UNIT_STATUSES } from "../machines/batch.events";
 import { ROLES } from "../auth/roles";
+import { BATCH_PROVIDER_KINDS, PROVIDER_BATCH_STATUSES } from "../vocabulary";
 import { BATCH_STATUSES } from "./http-schemas";
 
 const count = z.number().int().min(0);
@@ -55,6 +56,21 @@ export const usageSchema = z
   })
   .meta({ description: "What the current results cost, updated with every settled task" });
 
+export const providerBatchSchema = z.looseObject({
+  id: z.uuid().meta({ description: "Ours, sent to the provider as metadata" }),
+  provider: z.enum(BATCH_PROVIDER_KINDS),
+  provider_id: z.string().nullable().meta({ description: "The provider's id; null while submitting" }),
+  run_id: count,
+  status: z.enum(PROVIDER_BATCH_STATUSES),
+  provider_status: z.string().nullable().meta({ description: "The provider's own word for it (completed, expired, canceling…)" }),
+  tasks: count,
+  request_counts: z.looseObject({ total: count, succeeded: count, failed: count }).nullable(),
+  errors: z.array(z.string()).nullable(),
+  created_at: timestamp,
+  expires_at: timestamp.nullable(),
+  ended_at: timestamp.nullable(),
+});
+
 export const batchSchema = z.looseObject({
   id: z.uuid(),
   name: z.string(),
@@ -77,6 +93,10 @@ export const batchSchema = z.looseObject({
   pause_reason: z.enum(["user", "budget"]).nullable(),
   created_at: timestamp,
   updated_at: timestamp,
+  provider_batches: z
+    .array(providerBatchSchema)
+    .optional()
+    .meta({ description: "Batch lane (analysis.mode batch) only, reading one batch: its provider batches, newest first (at most 50)" }),
   snapshot_error: z
     .looseObject({ code: z.literal("incompatible_snapshot"), error: z.string(), machine_version: z.number().int(), supported_machine_version: z.number().int() })
     .optional()

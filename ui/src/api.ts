@@ -1,6 +1,6 @@
 /** The REST API as the UI uses it (README "API"): typed fetches that turn every error answer into an `ApiError`. */
 import { session } from "./session";
-import type { BatchStatus, Outcome, ProviderKind, Substate } from "../../src/vocabulary";
+import type { AnalysisMode, BatchStatus, Outcome, ProviderBatchStatus, ProviderKind, Substate } from "../../src/vocabulary";
 
 export interface Counts {
   total: number;
@@ -24,7 +24,7 @@ export interface Batch {
   allowed_actions: string[];
   progress: Counts;
   staging: Counts | null;
-  analysis: { instructions?: string; provider?: ProviderKind; model?: string } | null;
+  analysis: { instructions?: string; provider?: ProviderKind; model?: string; mode?: AnalysisMode } | null;
   document_count: number;
   last_error: string | null;
   /** What the batch will cost at most, from the moment its staging finished. */
@@ -35,6 +35,23 @@ export interface Batch {
   pause_reason: "user" | "budget" | null;
   created_at: string;
   updated_at: string;
+  /** Batch lane only: the provider batches of the batch, newest first. */
+  provider_batches?: ProviderBatch[];
+}
+
+export interface ProviderBatch {
+  id: string;
+  provider: string;
+  provider_id: string | null;
+  run_id: number;
+  status: ProviderBatchStatus;
+  provider_status: string | null;
+  tasks: number;
+  request_counts: { total: number; succeeded: number; failed: number } | null;
+  errors: string[] | null;
+  created_at: string;
+  expires_at: string | null;
+  ended_at: string | null;
 }
 
 export interface Estimate {

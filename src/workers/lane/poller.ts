@@ -15,7 +15,7 @@ import type { Logger } from "../../logger";
 import { costOf } from "../../pricing";
 import type { ProviderBatchStatus } from "../../vocabulary";
 import type { BatchAnalysis } from "../analysis.worker";
-import { type BatchClient, type LineResult, type ProviderBatch } from "../providers/batch/lane";
+import type { BatchClient, LineResult, ProviderBatch } from "../providers/batch/lane";
 import { AnswerCheckError, sharedAnswerChecker } from "../answer-check";
 import { jobIds, LANE_SUBMIT_OPTIONS, type LaneJob } from "../queues";
 import { classifyBatchError } from "./errors";
@@ -25,6 +25,9 @@ import type { LaneConfig, LaneDeps } from "./submitter";
 type PollJob = Extract<LaneJob, { kind: "poll" }>;
 
 const FINAL: ProviderBatchStatus[] = ["ended", "failed"];
+
+/** Result lines checked and reported at once. */
+const REPORT_SLICE = 200;
 
 export function createLanePoller(deps: LaneDeps) {
   const { prisma, service, queues, logger, availability, prices, config } = deps;
@@ -99,25 +102,31 @@ export function createLanePoller(deps: LaneDeps) {
     const tasks = await prisma.task.findMany({ where: { providerBatchId, status: "running" }, select: { id: true, dispatches: true } });
     const open = new Map(tasks.map((t) => [t.id, t]));
     const unanswered: string[] = [];
-    let lines: AsyncIterable<LineResult>;
+    // Lines are checked and reported a slice at a time, the slice's reports sharing inbox writes.
+    let slice: Promise<void>[] = [];
+    const report = async (line: LineResult) => {
+      if (line.kind === "succeeded") {
+        const usage = { requests: 1, inputTokens: line.usage.inputTokens, cachedInputTokens: line.usage.cachedInputTokens, outputTokens: line.usage.outputTokens };
+        const common = { batchId, runId, taskId: line.customId, ...usage, costUsd: costOf(usage, model.price), strategy: "single" as const };
+        const checked = await checkLine(line.text, analysis.output_schema);
+        if ("value" in checked) await deliver({ type: "TASK_COMPLETED", ...common, output: checked.value });
+        else await deliver({ type: "TASK_FAILED", ...common, error: checked.error });
+      } else if (line.kind === "errored" && !line.retryable) {
+        await deliver({ type: "TASK_FAILED", batchId, runId, taskId: line.customId, error: line.message });
+      } else {
+        unanswered.push(line.customId);
+      }
+    };
     try {
-      lines = client.results(seen.id);
-      for await (const line of lines) {
-        if (!open.has(line.customId)) continue;
-        open.delete(line.customId);
-        if (line.kind === "succeeded") {
-          const usage = { requests: 1, inputTokens: line.usage.inputTokens, cachedInputTokens: line.usage.cachedInputTokens, outputTokens: line.usage.outputTokens };
-          const costUsd = costOf(usage, model.price);
-          const common = { batchId, runId, taskId: line.customId, ...usage, costUsd, strategy: "single" as const };
-          const problem = await checkLine(line.text, analysis.output_schema);
-          if ("value" in problem) await deliver({ type: "TASK_COMPLETED", ...common, output: problem.value });
-          else await deliver({ type: "TASK_FAILED", ...common, error: problem.error });
-        } else if (line.kind === "errored" && !line.retryable) {
-          await deliver({ type: "TASK_FAILED", batchId, runId, taskId: line.customId, error: line.message });
-        } else {
-          unanswered.push(line.customId);
+      for await (const line of client.results(seen.id)) {
+        if (!open.delete(line.customId)) continue;
+        slice.push(report(line));
+        if (slice.length >= REPORT_SLICE) {
+          await Promise.all(slice);
+          slice = [];
         }
       }
+      await Promise.all(slice);
     } catch (err) {
       throw classifyBatchError(kind, err);
     }

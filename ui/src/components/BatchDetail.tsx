@@ -14,6 +14,7 @@ import { DocumentsTable } from "./DocumentsTable";
 import { HistoryTimeline } from "./HistoryTimeline";
 import { LoadError, Notice } from "./Notice";
 import { ProgressBar } from "./ProgressBar";
+import { ProviderBatches } from "./ProviderBatches";
 import { StateBadge } from "./StateBadge";
 import { CostCard } from "./CostCard";
 import { Pager } from "./Pager";
@@ -78,10 +79,11 @@ export function BatchDetail({ id }: { id: string }) {
           <h2>Analysis</h2>
           <p className="instructions">{analysis.instructions}</p>
           <p className="small muted">
-            provider {analysis.provider ?? "default"} · model {analysis.model ?? "default"}
+            provider {analysis.provider ?? "default"} · model {analysis.model ?? "default"} · {analysis.mode === "batch" ? "batch API lane" : "live lane"}
           </p>
         </div>
       </div>
+      {b.provider_batches && <ProviderBatches batches={b.provider_batches} />}
 
       <div className="card">
         <h2>Actions</h2>

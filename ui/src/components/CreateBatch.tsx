@@ -29,6 +29,7 @@ export function CreateBatch() {
   const [model, setModel] = useState("");
   const [tolerance, setTolerance] = useState("");
   const [budget, setBudget] = useState("");
+  const [mode, setMode] = useState("live");
   const [files, setFiles] = useState<File[]>([]);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -43,6 +44,7 @@ export function CreateBatch() {
     if (model.trim()) analysis.model = model.trim();
     if (tolerance.trim()) analysis.failure_tolerance = Number(tolerance);
     if (budget.trim()) analysis.budget_usd = Number(budget);
+    if (mode === "batch") analysis.mode = "batch";
     const form = new FormData();
     form.append("name", name);
     form.append("analysis", JSON.stringify(analysis));
@@ -107,6 +109,13 @@ export function CreateBatch() {
           <label>
             Model
             <input name="model" value={model} onChange={(e) => setModel(e.target.value)} placeholder="server default" />
+          </label>
+          <label>
+            Lane
+            <select name="mode" value={mode} onChange={(e) => setMode(e.target.value)} title="batch: the provider's batch API, half price, answers within 24 hours">
+              <option value="live">live (one request per document)</option>
+              <option value="batch">batch API (half price, within 24 h)</option>
+            </select>
           </label>
           <label>
             Failure tolerance
