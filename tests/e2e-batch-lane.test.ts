@@ -207,6 +207,38 @@ test("polling survives losing Redis: the reconciler brings back the poller from 
   expect(billed).toHaveLength(3);
 });
 
+test("the budget holds in the batch lane: estimate and reservations at batch prices, a pause by the budget, then resume", async () => {
+  fake.setBehaviour({ processMs: 50 });
+  const id = await stagedBatch(8, { max_tokens: 60 });
+  const staged = await view(id);
+  const live = priceFor("gpt-4o-mini", loadPriceTable()).price!;
+  const batchPrice = priceFor("gpt-4o-mini", loadPriceTable(), { lane: "batch" }).price!;
+  expect(batchPrice.input_per_mtok).toBeLessThan(live.input_per_mtok);
+  expect(staged.estimate).toMatchObject({ documents: 8, requests: 8 });
+  expect(staged.estimate.price).toMatchObject({ input_per_mtok: batchPrice.input_per_mtok, output_per_mtok: batchPrice.output_per_mtok });
+  const budget = staged.estimate.cost_usd_max / 2;
+  await request(s.app).post(`/api/batches/${id}/budget`).send({ budget_usd: budget }).expect(200);
+  await act(id, "run");
+  const paused = await waitFor("the budget's pause", async () => {
+    const b = await s.db.prisma.batch.findUnique({ where: { id } });
+    return b && b.status === "PAUSED" && b.running === 0 ? b : undefined;
+  });
+  expect(paused.pauseReason).toBe("budget");
+  const sent = () => fake.batches.filter((b) => b.metadata.tranche_batch === id).flatMap((b) => b.lines.map((l) => l.customId));
+  expect(sent().length).toBeGreaterThan(0);
+  expect(sent().length).toBeLessThan(8);
+  const spent = (await view(id)).usage.cost_usd;
+  expect(spent).toBeLessThanOrEqual(budget + 1e-12);
+  await request(s.app).post(`/api/batches/${id}/budget`).send({ budget_usd: budget * 4 }).expect(200);
+  await act(id, "resume");
+  await waitForStatus(s, id, "COMPLETED");
+  expect(sent()).toHaveLength(8);
+  expectOnce(sent());
+  const done = await view(id);
+  const tasks = await tasksOf(id);
+  expect(done.usage.cost_usd).toBeCloseTo(tasks.reduce((sum, t) => sum + (t.costUsd ?? 0), 0), 12);
+});
+
 test("bad credentials fail the batch once", async () => {
   const id = await stagedBatch(3);
   fake.setBehaviour({ unauthorized: true });

@@ -320,6 +320,8 @@ export const batchMachine = setup({
     hasUnfinishedTasks: ({ context }) => unfinished(context.tasks) > 0,
     hasUnsucceededTasks: ({ context }) => context.tasks.total - context.tasks.succeeded > 0,
     isCurrentRun: ({ context, event }) => "runId" in event && event.runId === context.runId,
+    /** Tasks started within the budget before it ran out still go out as a provider batch; a pause by a user sends nothing. */
+    canOpenAfterBudgetPause: ({ context, event }) => "runId" in event && event.runId === context.runId && context.pauseReason === "budget",
     /** A report of the current run for a unit that is still open: the first report counts, later ones do not. */
     isOpenReport: ({ context, event }) => {
       if (!("from" in event) || event.type === "TASK_STARTED" || event.runId !== context.runId || !isOpen(event.from)) return false;
@@ -460,6 +462,7 @@ export const batchMachine = setup({
         resume: { target: "ANALYZING", actions: "clearPause" },
         cancel: { target: "CANCELLED", actions: ["clearPause", "cancelTasks"] },
         JOBS_WITHDRAWN: { guard: "canWithdraw", actions: "withdrawnToPending" },
+        PROVIDER_BATCH_OPENED: { guard: "canOpenAfterBudgetPause", actions: "openProviderBatch" },
         FATAL_ERROR: { guard: "isCurrentRun", target: "FAILED", actions: ["clearPause", "recordError", "failTasks"] },
       },
     },

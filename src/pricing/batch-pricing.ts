@@ -4,7 +4,7 @@
  * answer. The store prices the estimate and the budget's reservations with it, staging plans each
  * document with it and the analysis worker prices what the provider billed with it, so all three agree.
  */
-import type { ProviderKind } from "../vocabulary";
+import type { AnalysisMode, ProviderKind } from "../vocabulary";
 import { ANTHROPIC_DEFAULT_MAX_TOKENS, DEFAULT_MODELS, LOCAL_MODEL, providerKind } from "../workers/providers";
 import { priceFor, type ModelInfo } from "./cost";
 import type { Price, PriceTable } from "./price-table";
@@ -17,6 +17,8 @@ export interface PricedAnalysis {
   price?: Price;
   context_tokens?: number;
   output_schema?: unknown;
+  /** `batch`: the provider's Batch API, at its batch prices and without re-asks. */
+  mode?: AnalysisMode;
 }
 
 export interface BatchPricing extends ModelInfo {
@@ -42,7 +44,8 @@ export interface PricingConfig {
 export function createPricingResolver(config: PricingConfig, table: PriceTable): PricingResolver {
   return (analysis) => {
     const provider = analysis.provider ?? providerKind(config);
-    const reasks = analysis.output_schema === undefined ? 0 : config.LLM_OUTPUT_RETRIES;
+    // The batch lane has no re-asks: an answer that does not match the schema fails its task.
+    const reasks = analysis.output_schema === undefined || analysis.mode === "batch" ? 0 : config.LLM_OUTPUT_RETRIES;
     if (provider === "local") {
       return {
         model: LOCAL_MODEL, price: { input_per_mtok: 0, output_per_mtok: 0 }, contextTokens: null, maxOutputTokens: null,
@@ -51,6 +54,7 @@ export function createPricingResolver(config: PricingConfig, table: PriceTable):
     }
     const model = analysis.model ?? config.LLM_MODEL ?? DEFAULT_MODELS[provider];
     const info = priceFor(model, table, {
+      ...(analysis.mode === "batch" && { lane: "batch" as const }),
       ...(analysis.price && { price: analysis.price }),
       ...(analysis.context_tokens !== undefined && { contextTokens: analysis.context_tokens }),
     });

@@ -90,7 +90,8 @@ export function createAnalysisProcessor({
     if (!task) return "skipped: task deleted";
     const analysis = task.batch.analysis as unknown as BatchAnalysis;
     const provider = providerFor(analysis);
-    const model = pricing(analysis);
+    // Live calls at live prices, also for a batch-lane task the live lane took over (map-reduce, on_expiry live).
+    const model = pricing({ ...analysis, mode: "live" });
     if (provider.billed && model.note && !unpriced.has(model.model)) {
       unpriced.add(model.model);
       log.warn({ model: model.model }, model.note);

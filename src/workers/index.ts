@@ -142,7 +142,7 @@ export async function startBackground({ prisma, engine, config, logger, runWorke
   if (runWorkers) {
     const { startWorkers } = await import("./run-workers");
     ({ extractors, answers } = await startWorkers({
-      prisma, engine, config, logger, metrics, prices: prices!, pricing: pricing!, connection, subscriber, abortChannel, availability, queues, workers,
+      prisma, engine, config, logger, metrics, pricing: pricing!, connection, subscriber, abortChannel, availability, queues, workers,
     }));
   }
 

@@ -8,7 +8,7 @@ import type { PrismaClient } from "../db";
 import type { Engine } from "../engine";
 import type { Logger } from "../logger";
 import type { Metrics } from "../metrics";
-import type { PriceTable, PricingResolver } from "../pricing";
+import type { PricingResolver } from "../pricing";
 import { createAnalysisProcessor, type BatchAnalysis } from "./analysis.worker";
 import { createAnswerChecker, type AnswerChecker } from "./answer-check";
 import type { Availability } from "./availability";
@@ -25,7 +25,6 @@ export interface WorkerDeps {
   config: BackgroundConfig;
   logger: Logger;
   metrics?: Metrics;
-  prices: PriceTable;
   pricing: PricingResolver;
   /** BullMQ's blocking connection, and the one that listens for aborts. */
   connection: Redis;
@@ -39,7 +38,7 @@ export interface WorkerDeps {
 
 /** Starts the workers; returns what they share, for the caller to close. */
 export async function startWorkers({
-  prisma, engine, config, logger, metrics, prices, pricing, connection, subscriber, abortChannel, availability, queues, workers,
+  prisma, engine, config, logger, metrics, pricing, connection, subscriber, abortChannel, availability, queues, workers,
 }: WorkerDeps): Promise<{ extractors: ExtractorPool; answers: AnswerChecker }> {
   const answers = createAnswerChecker({
     threads: config.ANSWER_CHECK_THREADS,
@@ -129,7 +128,7 @@ export async function startWorkers({
         queues,
         logger: logger.child({ component: "lane" }),
         availability,
-        prices,
+        pricing,
         config,
         clientFor: batchClients(config),
       }),

@@ -6,23 +6,28 @@
  * answer (expired, cancelled, or failed in a way worth retrying) go back to the run or fail, as the
  * batch's `on_expiry` says.
  *
- * A batch that is no longer analysing (paused, cancelled, failed) has its open provider batches
- * cancelled here: what they finished is kept and counted, the rest goes back.
+ * A batch that is no longer analysing (paused by a user, cancelled, failed) has its open provider
+ * batches cancelled here: what they finished is kept and counted, the rest goes back.
  */
 import { DelayedError, type Job } from "bullmq";
 import type { BatchService } from "../../batch-service";
 import type { Logger } from "../../logger";
 import { costOf } from "../../pricing";
-import type { ProviderBatchStatus } from "../../vocabulary";
+import type { BatchProviderKind, ProviderBatchStatus } from "../../vocabulary";
 import type { BatchAnalysis } from "../analysis.worker";
 import type { BatchClient, LineResult, ProviderBatch } from "../providers/batch/lane";
 import { AnswerCheckError, sharedAnswerChecker } from "../answer-check";
 import { jobIds, LANE_SUBMIT_OPTIONS, type LaneJob } from "../queues";
 import { classifyBatchError } from "./errors";
-import { laneModel } from "./requests";
 import type { LaneConfig, LaneDeps } from "./submitter";
 
 type PollJob = Extract<LaneJob, { kind: "poll" }>;
+
+/**
+ * Whether the batch's open provider batches are to be cancelled: it was paused by a user, cancelled
+ * or failed. A pause by the budget lets them finish: their tasks were started within the budget.
+ */
+const stopped = (b: { status: string; pauseReason: string | null }) => b.status !== "ANALYZING" && !(b.status === "PAUSED" && b.pauseReason === "budget");
 
 const FINAL: ProviderBatchStatus[] = ["ended", "failed"];
 
@@ -30,7 +35,7 @@ const FINAL: ProviderBatchStatus[] = ["ended", "failed"];
 const REPORT_SLICE = 200;
 
 export function createLanePoller(deps: LaneDeps) {
-  const { prisma, service, queues, logger, availability, prices, config } = deps;
+  const { prisma, service, queues, logger, availability, pricing, config } = deps;
   const { untilSaved } = availability;
   const report = (r: Parameters<BatchService["report"]>[0]) => untilSaved(() => service.report(r));
   const deliver = (r: Parameters<BatchService["deliver"]>[0]) => untilSaved(() => service.deliver(r));
@@ -42,7 +47,7 @@ export function createLanePoller(deps: LaneDeps) {
     const part = await untilSaved(() => prisma.providerBatch.findUnique({ where: { id: providerBatchId } }));
     if (!part || FINAL.includes(part.status as ProviderBatchStatus)) return "done";
     if (!part.providerId) return "not submitted yet";
-    const batch = await untilSaved(() => prisma.batch.findUnique({ where: { id: batchId }, select: { status: true, analysis: true } }));
+    const batch = await untilSaved(() => prisma.batch.findUnique({ where: { id: batchId }, select: { status: true, pauseReason: true, analysis: true } }));
     if (!batch) return "batch deleted";
     const analysis = batch.analysis as unknown as BatchAnalysis;
     const lane = deps.clientFor(analysis);
@@ -51,7 +56,7 @@ export function createLanePoller(deps: LaneDeps) {
     let seen: ProviderBatch;
     try {
       seen = await lane.client.retrieve(part.providerId);
-      if (batch.status !== "ANALYZING" && seen.status !== "cancelling" && !FINAL.includes(seen.status)) {
+      if (stopped(batch) && seen.status !== "cancelling" && !FINAL.includes(seen.status)) {
         log.info({ status: batch.status }, "the batch stopped analysing: cancelling its provider batch");
         seen = await lane.client.cancel(part.providerId);
       }
@@ -60,7 +65,7 @@ export function createLanePoller(deps: LaneDeps) {
     }
     const changed =
       seen.status !== part.status || JSON.stringify(seen.counts) !== JSON.stringify(part.requestCounts ?? null);
-    if (seen.status === "ended") await settle(lane.client, seen, { batchId, runId, providerBatchId }, analysis, lane.kind, batch.status !== "ANALYZING", log);
+    if (seen.status === "ended") await settle(lane.client, seen, { batchId, runId, providerBatchId }, analysis, lane.kind, stopped(batch), log);
     if (seen.status === "failed") await failAll({ batchId, runId, providerBatchId }, seen.errors);
     if (changed || FINAL.includes(seen.status)) {
       await report({
@@ -93,12 +98,12 @@ export function createLanePoller(deps: LaneDeps) {
     seen: ProviderBatch,
     ids: { batchId: string; runId: number; providerBatchId: string },
     analysis: BatchAnalysis,
-    kind: Parameters<typeof laneModel>[1],
+    kind: BatchProviderKind,
     stopped: boolean,
     log: Logger,
   ) {
     const { batchId, runId, providerBatchId } = ids;
-    const model = laneModel(analysis, kind, config.LLM_MODEL, prices);
+    const model = pricing(analysis);
     const tasks = await prisma.task.findMany({ where: { providerBatchId, status: "running" }, select: { id: true, dispatches: true } });
     const open = new Map(tasks.map((t) => [t.id, t]));
     const unanswered: string[] = [];

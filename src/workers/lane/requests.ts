@@ -6,10 +6,8 @@
  */
 import type { PrismaClient } from "../../db";
 import type { Chunk } from "../../machines/batch.events";
-import { priceFor, type ModelInfo, type PriceTable } from "../../pricing";
-import type { BatchProviderKind } from "../../vocabulary";
+import type { ModelInfo } from "../../pricing";
 import type { BatchAnalysis } from "../analysis.worker";
-import { DEFAULT_MODELS } from "../providers";
 import { planAnalysis, systemPrompt, userPrompt } from "../providers/conversation";
 import { PermanentProviderError, type AnalysisRequest } from "../providers/provider";
 import type { BatchRequestLine } from "../providers/batch/lane";
@@ -25,15 +23,6 @@ export interface LaneRequests {
   live: LaneTask[];
   /** Tasks that cannot be analysed at all (a chunk larger than the context window), with the reason. */
   impossible: { task: LaneTask; error: string }[];
-}
-
-/** The model a batch's analysis runs on, and its batch-lane price. */
-export function laneModel(analysis: BatchAnalysis, provider: BatchProviderKind, defaultModel: string | undefined, prices: PriceTable): ModelInfo {
-  return priceFor(analysis.model ?? defaultModel ?? DEFAULT_MODELS[provider], prices, {
-    lane: "batch",
-    ...(analysis.price && { price: analysis.price }),
-    ...(analysis.context_tokens !== undefined && { contextTokens: analysis.context_tokens }),
-  });
 }
 
 export async function buildRequests(prisma: PrismaClient, analysis: BatchAnalysis, model: ModelInfo, taskIds: string[]): Promise<LaneRequests> {

@@ -15,7 +15,7 @@ import type { Pool } from "pg";
 import type { BatchService } from "../../batch-service";
 import type { PrismaClient } from "../../db";
 import type { Logger } from "../../logger";
-import type { PriceTable } from "../../pricing";
+import type { BatchPricing, PricingResolver } from "../../pricing";
 import type { BatchProviderKind } from "../../vocabulary";
 import type { BatchAnalysis } from "../analysis.worker";
 import type { Availability } from "../availability";
@@ -24,7 +24,7 @@ import { splitIntoParts } from "../providers/batch/lane";
 import { AuthenticationError } from "../providers/provider";
 import { jobIds, type Queues } from "../queues";
 import { classifyBatchError } from "./errors";
-import { buildRequests, laneModel, type LaneTask } from "./requests";
+import { buildRequests, type LaneTask } from "./requests";
 
 export interface LaneConfig {
   LANE_MAX_OPEN: number;
@@ -32,7 +32,6 @@ export interface LaneConfig {
   LANE_POLL_MS: number;
   LANE_POLL_MAX_MS: number;
   LANE_MAX_SUBMISSIONS: number;
-  LLM_MODEL?: string;
 }
 
 export interface LaneDeps {
@@ -42,7 +41,8 @@ export interface LaneDeps {
   queues: Queues;
   logger: Logger;
   availability: Availability;
-  prices: PriceTable;
+  /** The batch's model and its price (the batch lane's: `analysis.mode` is `batch`). */
+  pricing: PricingResolver;
   config: LaneConfig;
   /** The batch API for a batch's analysis; null when its provider has none (the offline analyzer). */
   clientFor(analysis: BatchAnalysis): { kind: BatchProviderKind; client: BatchClient } | null;
@@ -52,7 +52,7 @@ export interface LaneDeps {
 const FIND_SLACK_MS = 10 * 60_000;
 
 export function createLaneSubmitter(deps: LaneDeps) {
-  const { prisma, pool, service, queues, logger, availability, prices, config } = deps;
+  const { prisma, pool, service, queues, logger, availability, pricing, config } = deps;
   const { untilSaved } = availability;
   const report = (r: Parameters<BatchService["report"]>[0]) => untilSaved(() => service.report(r));
   const deliver = (r: Parameters<BatchService["deliver"]>[0]) => untilSaved(() => service.deliver(r));
@@ -110,7 +110,7 @@ export function createLaneSubmitter(deps: LaneDeps) {
       await deliver({ type: "FATAL_ERROR", batchId, runId, error: "the configured provider has no batch API: mode batch needs openai or anthropic" });
       return "no batch API";
     }
-    const model = laneModel(analysis, lane.kind, config.LLM_MODEL, prices);
+    const model = pricing(analysis);
     const maxRequests = Math.min(lane.client.limits.maxRequests, config.LANE_MAX_REQUESTS ?? Infinity);
     let submitted = 0;
 
@@ -159,7 +159,7 @@ export function createLaneSubmitter(deps: LaneDeps) {
   async function finish(
     id: string,
     lane: { kind: BatchProviderKind; client: BatchClient },
-    model: ReturnType<typeof laneModel>,
+    model: BatchPricing,
     analysis: BatchAnalysis,
     log: Logger,
   ): Promise<boolean> {
