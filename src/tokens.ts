@@ -13,7 +13,7 @@
 import { countTokens } from "gpt-tokenizer";
 
 /** Runs longer than this are tokenized in slices of this length. */
-export const LONG_RUN = 64;
+export const LONG_RUN = 32;
 
 // A text may legitimately contain "<|endoftext|>"; here it is text, not a control token.
 export const AS_TEXT = { disallowedSpecial: new Set<string>() };
@@ -55,12 +55,12 @@ export function* tokenSpans(text: string): Generator<[number, number]> {
 const WORDLIKE = /[\p{L}\p{N}\p{M}']/u;
 
 /**
- * Where a slice of a long run that starts at `start` ends: after the last letter or digit followed by
- * punctuation in its back half, where the tokenizer would cut a piece too (JSON, URLs and code keep
- * their exact counts), or else after {@link LONG_RUN} characters.
+ * Where a slice of a long run that starts at `start` ends: after its last letter or digit followed by
+ * punctuation, where the tokenizer would cut a piece too (JSON, URLs and code keep their exact counts),
+ * or else after {@link LONG_RUN} characters.
  */
 function sliceEnd(text: string, start: number): number {
-  for (let end = start + LONG_RUN; end > start + LONG_RUN / 2; end--) {
+  for (let end = start + LONG_RUN; end > start; end--) {
     if (WORDLIKE.test(text[end - 1]!) && !WORDLIKE.test(text[end]!)) return end;
   }
   return cutAt(text, start, start + LONG_RUN);
