@@ -20,6 +20,8 @@ export interface EngineDeps {
   pricing?: StoreDeps["pricing"];
   /** INBOX_COALESCE_MS and INBOX_GROUP_SIZE (defaults 2 ms and 1000). */
   inbox?: { coalesceMs?: number; groupSize?: number };
+  /** The result cache's fingerprint of a batch's analysis (see src/cache/fingerprint.ts); unset, no result cache. */
+  fingerprint?: StoreDeps["fingerprint"];
 }
 
 /** A group of submissions applied straight through the store (not through the inbox), and what each came to. */
@@ -41,6 +43,7 @@ export function createEngine(deps: EngineDeps) {
     pricing: deps.pricing,
     inboxCoalesceMs: deps.inbox?.coalesceMs,
     maxInboxGroup: deps.inbox?.groupSize,
+    fingerprint: deps.fingerprint,
     onCommit: (commit) => {
       for (const listener of listeners) listener(commit);
     },

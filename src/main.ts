@@ -12,6 +12,7 @@ import { Redis } from "ioredis";
 import { createKeyStore } from "./auth/api-keys";
 import { createAuth } from "./auth/guard";
 import { resolveAuthMode } from "./auth/mode";
+import { batchFingerprint } from "./cache/fingerprint";
 import { ConfigError, loadConfig } from "./config";
 import { createPrisma, ensureDatabase, migrate } from "./db";
 import { createPricingResolver, loadPriceTable } from "./pricing";
@@ -56,6 +57,7 @@ async function main(role: Role) {
     maxRunningBatches: config.MAX_RUNNING_BATCHES,
     maxRunningBatchesPerTenant: config.MAX_RUNNING_BATCHES_PER_TENANT,
     inbox: { coalesceMs: config.INBOX_COALESCE_MS, groupSize: config.INBOX_GROUP_SIZE },
+    fingerprint: (analysis) => batchFingerprint(analysis, config),
   });
   const metrics = createMetrics();
   const background = await startBackground({ prisma, engine, config, logger, runWorkers: role !== "api", metrics });

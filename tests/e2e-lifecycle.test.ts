@@ -61,7 +61,8 @@ test("staged documents keep their extracted text and its sha256", async () => {
 
 test("cancel mid-run keeps finished results and drops pending tasks; rerun starts a complete new run that analyses by itself", async () => {
   s.fake.setBehaviour({ latencyMs: 150 });
-  const id = await uploadBatch(s, { texts: 12 });
+  // Out of the result cache, so that the rerun asks the provider for every document again (tests/e2e-cache.test.ts has reruns that hit it).
+  const id = await uploadBatch(s, { texts: 12, analysis: { cache: false } });
   await act(s, id, "stage");
   await waitForStatus(s, id, "STAGED");
   await act(s, id, "run");
@@ -94,7 +95,8 @@ test("retry-failed sends only the failed documents to the provider again", async
   s.fake.setBehaviour({
     respond: (body) => (/doc-00[12]\.txt/.test(documentOf(body)) ? replies.serverError(400) : replies.default(body)),
   });
-  const id = await uploadBatch(s, { texts: 6, analysis: { failure_tolerance: 0.5 } });
+  // Out of the result cache, so that what reaches the provider depends only on what failed.
+  const id = await uploadBatch(s, { texts: 6, analysis: { failure_tolerance: 0.5, cache: false } });
   await act(s, id, "stage");
   await waitForStatus(s, id, "STAGED");
   await act(s, id, "run");
@@ -114,7 +116,8 @@ test("retry-failed sends only the failed documents to the provider again", async
 
 test("cancel aborts the provider calls in flight, and the aborted tasks count as cancelled", async () => {
   s.fake.setBehaviour({ latencyMs: 20_000 });
-  const id = await uploadBatch(s, { texts: 6 });
+  // Answered by an earlier test, these documents would come from the result cache without a call to abort.
+  const id = await uploadBatch(s, { texts: 6, analysis: { cache: false } });
   await act(s, id, "stage");
   await waitForStatus(s, id, "STAGED");
   const before = s.fake.requests.length;

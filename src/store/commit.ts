@@ -25,10 +25,12 @@ import { loadSnapshot, type SnapshotUpgradeRecord } from "../stored-snapshot";
 import type { Logger } from "../logger";
 import type { AnalysisMode, BatchChange } from "../vocabulary";
 import { notifyChange } from "./notify";
-import { mayChangeQueue, planGroup, type HistoryRow, type Write } from "./plan";
+import { mayChangeQueue, planGroup, queueChangedBetween, type GroupPlan, type HistoryRow, type Write } from "./plan";
 import type { Sql } from "./pool";
 import { batchesToStart, lockQueue, placeInQueue, renumberQueue } from "./queue";
 import { advanceHistory } from "./sql/advance-history";
+import { findCacheHits, type CacheScope } from "./sql/cache-hits";
+import { populateCache } from "./sql/cache-populate";
 import { beginStaging } from "./sql/begin-staging";
 import { cancelPending } from "./sql/cancel-pending";
 import { createTasks } from "./sql/create-tasks";
@@ -45,6 +47,7 @@ import { lockBatch } from "./sql/lock-batch";
 import { readUnits } from "./sql/read-units";
 import { releaseWithdrawn } from "./sql/release-withdrawn";
 import { resetOutput } from "./sql/reset-output";
+import { settleCached } from "./sql/settle-cached";
 import { settleDocuments } from "./sql/settle-documents";
 import { settleTasks } from "./sql/settle-tasks";
 import { startTasks } from "./sql/start-tasks";
@@ -55,6 +58,7 @@ import { estimateBatch, storeEstimate } from "./sql/estimate-batch";
 import { createPricingResolver, loadPriceTable, type PricedAnalysis, type PricingResolver } from "../pricing";
 import { DEFAULT_TENANT } from "../tenants";
 import { inTransaction, isDataError } from "./tx";
+import type { AnalysisInput } from "../server/http-schemas";
 import { eventTypeOf, InvariantError, type Commit, type CreateBatchRecord, type OutboxItem, type Submission, type SubmissionResult } from "./types";
 
 export interface CommitterDeps {
@@ -74,7 +78,15 @@ export interface CommitterDeps {
   syncInboxTake?: number;
   /** Test seam: runs inside the transaction after every write, before commit. */
   beforeCommit?: (sql: Sql, batchId: string) => Promise<void>;
+  /**
+   * The result cache's fingerprint of a batch's analysis (null: the batch keeps out of the cache).
+   * Unset: no result cache.
+   */
+  fingerprint?: (analysis: AnalysisInput) => string | null;
 }
+
+/** Most batches whose fingerprint one committer remembers (a batch's analysis never changes). */
+const FINGERPRINTS_KEPT = 10_000;
 
 class NeedsQueueLock extends Error {}
 
@@ -92,6 +104,20 @@ export function createCommitter(deps: CommitterDeps) {
   const { pool, logger } = deps;
   const syncInboxTake = deps.syncInboxTake ?? 1000;
   const pricing = deps.pricing ?? createPricingResolver({ LLM_OUTPUT_RETRIES: 2 }, loadPriceTable());
+  const fingerprints = new Map<string, string | null>();
+
+  /** Where the batch's answers are kept and looked up in the result cache; null when it keeps out. */
+  async function cacheScope(sql: Sql, batchId: string, tenant: string): Promise<CacheScope | null> {
+    if (!deps.fingerprint) return null;
+    let fingerprint = fingerprints.get(batchId);
+    if (fingerprint === undefined) {
+      const { rows } = await sql.query<{ analysis: AnalysisInput }>(`SELECT analysis FROM batches WHERE id = $1::uuid`, [batchId]);
+      fingerprint = rows[0] ? deps.fingerprint(rows[0].analysis) : null;
+      if (fingerprints.size >= FINGERPRINTS_KEPT) fingerprints.delete(fingerprints.keys().next().value!);
+      fingerprints.set(batchId, fingerprint);
+    }
+    return fingerprint === null ? null : { tenant, fingerprint };
+  }
 
   /** Inserts a new batch in SAVED with its documents and a `created` history entry. */
   async function createBatch(record: CreateBatchRecord): Promise<string> {
@@ -208,10 +234,13 @@ export function createCommitter(deps: CommitterDeps) {
     if (plan.queueChanged && !session.withQueueLock) throw new NeedsQueueLock();
 
     const outbox: OutboxItem[] = [];
+    const cache = needsCache(plan.writes) ? await cacheScope(sql, batchId, row.tenant) : null;
     for (const w of plan.writes) {
-      if (w.type === "estimate") await storeEstimate(sql, batchId, await estimateBatch(sql, batchId, pricing(await readAnalysis(sql, batchId))));
-      else await carryOut(sql, batchId, row.lane, w, outbox);
+      if (w.type === "estimate") await storeEstimate(sql, batchId, await estimateBatch(sql, batchId, pricing(await readAnalysis(sql, batchId)), cache));
+      else await carryOut(sql, batchId, row.lane, w, outbox, cache);
     }
+    if (cache && !plan.deleted) await completeFromCache(session, batchId, plan, outbox, cache, row.lane);
+    if (plan.queueChanged && !session.withQueueLock) throw new NeedsQueueLock();
 
     const { status, substate } = stateOf(plan.snapshot);
     const outboxIds: string[] = [];
@@ -235,12 +264,51 @@ export function createCommitter(deps: CommitterDeps) {
     return { results, queueChanged: plan.queueChanged, placement: plan.placement, priority: row.priority, taken: taken?.ids.length ?? 0 };
   }
 
+  /**
+   * Completes, in this transaction, the tasks whose answer is in the result cache: the whole run's
+   * pending tasks when the group started the run, and any task the group dispatched. Each becomes a
+   * `TASK_COMPLETED` the machine accepts like a worker's (its refills dispatch further tasks, which
+   * are looked up in turn), and no job is enqueued for it. Extends `plan` with what it did.
+   */
+  async function completeFromCache(session: Session, batchId: string, plan: GroupPlan, outbox: OutboxItem[], cache: CacheScope, lane: AnalysisMode) {
+    const { sql } = session;
+    let wholeRun = plan.transitions.some((t) => t.event === "START");
+    let looked = 0;
+    for (;;) {
+      const { status, substate } = stateOf(plan.snapshot);
+      if (status !== "ANALYZING" || substate !== "running") return;
+      const runId = plan.snapshot.context.runId;
+      const dispatched = analysisUnits(outbox, runId).slice(looked);
+      const hits = await findCacheHits(sql, batchId, runId, cache, wholeRun, dispatched);
+      wholeRun = false;
+      if (!hits.length) return;
+      withholdJobs(outbox, new Set(hits.map((h) => h.id)));
+      // Every job left in the outbox has been looked up; what the next refills add has not.
+      looked = analysisUnits(outbox, runId).length;
+      const units = { documents: new Map(), tasks: new Map(hits.map((h) => [h.id, { runId, status: h.status }])) };
+      const submissions: Submission[] = hits.map((h) => ({ kind: "cacheHit", runId, taskId: h.id, output: h.output, savedUsd: h.savedUsd, strategy: h.strategy }));
+      const next = planGroup(plan.snapshot, plan.version, plan.seq, submissions, units, { newId: randomUUID });
+      for (const w of next.writes) await carryOut(sql, batchId, lane, w, outbox, cache);
+      plan.history.push(...next.history);
+      plan.transitions.push(...next.transitions);
+      plan.queueChanged = plan.queueChanged || queueChangedBetween(plan.snapshot, next.snapshot);
+      plan.snapshot = next.snapshot;
+      plan.version = next.version;
+      plan.seq = next.seq;
+    }
+  }
+
   /** Places a batch that entered the queue, starts queued batches while slots are free, and closes gaps. */
   async function rebalance(session: Session, entered?: { batchId: string; priority: number; position?: number }) {
     const { sql } = session;
     if (entered) await placeInQueue(sql, entered.batchId, entered.priority, entered.position);
-    for (const id of await batchesToStart(sql, deps.maxRunningBatches, deps.maxRunningBatchesPerTenant)) {
-      await applyToBatch(session, id, [{ kind: "system", event: { type: "START" }, reason: "a running slot is free" }]);
+    // A batch whose every task is in the result cache completes as it starts, freeing its slot at once.
+    for (let freed = true; freed; ) {
+      freed = false;
+      for (const id of await batchesToStart(sql, deps.maxRunningBatches, deps.maxRunningBatchesPerTenant)) {
+        const out = await applyToBatch(session, id, [{ kind: "system", event: { type: "START" }, reason: "a running slot is free" }]);
+        if (out.queueChanged) freed = true;
+      }
     }
     await renumberQueue(sql);
   }
@@ -305,8 +373,34 @@ function namedUnits(submissions: Submission[]): { documentIds: string[]; taskIds
   return { documentIds: [...documentIds].filter((id) => UUID.test(id)), taskIds: [...taskIds] };
 }
 
+/** Whether a group's writes read or feed the result cache: tasks succeeded or dispatched, or an estimate (which leaves hits out). */
+function needsCache(writes: Write[]): boolean {
+  return writes.some(
+    (w) =>
+      w.type === "estimate" ||
+      (w.type === "dispatch" && w.kind === "analysis") ||
+      (w.type === "settleTasks" && [...w.rows.values()].some((o) => o.status === "succeeded")),
+  );
+}
+
+/** The ids of the tasks of `runId` the outbox enqueues so far, in order. */
+function analysisUnits(outbox: OutboxItem[], runId: number): string[] {
+  return outbox.flatMap((o) => (o.type === "enqueueAnalysis" && o.runId === runId ? o.units.map((u) => u.id) : []));
+}
+
+/** Takes the jobs of tasks answered from the cache out of the outbox. */
+function withholdJobs(outbox: OutboxItem[], ids: Set<string>) {
+  for (let i = outbox.length - 1; i >= 0; i--) {
+    const o = outbox[i]!;
+    if (o.type !== "enqueueAnalysis") continue;
+    const units = o.units.filter((u) => !ids.has(u.id));
+    if (units.length) outbox[i] = { ...o, units };
+    else outbox.splice(i, 1);
+  }
+}
+
 /** Carries out one planned write, checking the rows it touched against what the machine counted. */
-async function carryOut(sql: Sql, batchId: string, lane: AnalysisMode, w: Write, outbox: OutboxItem[]): Promise<void> {
+async function carryOut(sql: Sql, batchId: string, lane: AnalysisMode, w: Write, outbox: OutboxItem[], cache: CacheScope | null): Promise<void> {
   switch (w.type) {
     case "resetOutput":
       return resetOutput(sql, batchId);
@@ -322,8 +416,14 @@ async function carryOut(sql: Sql, batchId: string, lane: AnalysisMode, w: Write,
       return expectCount("documents removed", await deleteDocuments(sql, batchId, w.ids), w.ids.length);
     case "settleDocuments":
       return expectCount("documents settled", await settleDocuments(sql, batchId, w.rows), w.rows.size);
-    case "settleTasks":
-      return expectCount("tasks settled", await settleTasks(sql, batchId, w.rows), w.rows.size);
+    case "settleTasks": {
+      expectCount("tasks settled", await settleTasks(sql, batchId, w.rows), w.rows.size);
+      const succeeded = [...w.rows].filter(([, o]) => o.status === "succeeded").map(([id]) => id);
+      if (cache && succeeded.length) await populateCache(sql, batchId, succeeded, cache);
+      return;
+    }
+    case "settleCached":
+      return expectCount("tasks completed from the cache", await settleCached(sql, batchId, w.rows), w.rows.size);
     case "releaseWithdrawn":
       await releaseWithdrawn(sql, batchId, w.kind, w.rows);
       return;
@@ -383,5 +483,5 @@ async function readAnalysis(sql: Sql, batchId: string): Promise<PricedAnalysis> 
 }
 
 function sourceOf(s: Submission) {
-  return s.kind === "report" ? "worker" : s.kind === "system" ? "system" : s.source;
+  return s.kind === "report" ? "worker" : s.kind === "system" || s.kind === "cacheHit" ? "system" : s.source;
 }

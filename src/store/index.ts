@@ -33,11 +33,13 @@ export interface StoreDeps {
   maxInboxGroup?: number;
   /** How long an inbox append waits for others to share it (default 2 ms). */
   inboxCoalesceMs?: number;
+  /** The result cache's fingerprint of a batch's analysis; unset, there is no result cache. */
+  fingerprint?: CommitterDeps["fingerprint"];
 }
 
 export function createStore(deps: StoreDeps) {
   const pool = createPool(deps.databaseUrl, deps.poolSize, deps.logger);
-  const committer = createCommitter({ pool, logger: deps.logger, maxRunningBatches: deps.maxRunningBatches, maxRunningBatchesPerTenant: deps.maxRunningBatchesPerTenant, onCommit: deps.onCommit, beforeCommit: deps.beforeCommit, pricing: deps.pricing, syncInboxTake: deps.maxInboxGroup });
+  const committer = createCommitter({ pool, logger: deps.logger, maxRunningBatches: deps.maxRunningBatches, maxRunningBatchesPerTenant: deps.maxRunningBatchesPerTenant, onCommit: deps.onCommit, beforeCommit: deps.beforeCommit, pricing: deps.pricing, fingerprint: deps.fingerprint, syncInboxTake: deps.maxInboxGroup });
   const inbox = createInbox({
     pool, committer, logger: deps.logger.child({ component: "inbox" }), maxGroup: deps.maxInboxGroup || undefined, coalesceMs: deps.inboxCoalesceMs,
   });

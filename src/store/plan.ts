@@ -66,6 +66,13 @@ export interface TaskOutcome {
   latencyMs: number | null;
 }
 
+/** A task answered from the result cache: the cached answer (JSON text) and what it cost when it was made. */
+export interface CachedOutcome {
+  output: string;
+  savedUsd: number | null;
+  strategy: string | null;
+}
+
 /** A write the store carries out, in plan order; each is one SQL statement (two for resetOutput). */
 export type Write =
   | { type: "resetOutput" }
@@ -74,6 +81,7 @@ export type Write =
   | { type: "deleteDocuments"; ids: string[] }
   | { type: "settleDocuments"; rows: Map<string, DocumentOutcome> }
   | { type: "settleTasks"; rows: Map<string, TaskOutcome> }
+  | { type: "settleCached"; rows: Map<string, CachedOutcome> }
   | { type: "releaseWithdrawn"; kind: WorkKind; rows: Map<string, "pending" | "cancelled"> }
   | { type: "startTasks"; ids: string[]; reserveUsd: number[] }
   | { type: "estimate"; runId: number }
@@ -139,6 +147,11 @@ const isQueued = (s: BatchSnapshot) => {
   const { status, substate } = stateOf(s);
   return status === "ANALYZING" && substate === "queued";
 };
+
+/** Whether going from `start` to `end` changes queue membership (entered, left, or entered `queued`). */
+export function queueChangedBetween(start: BatchSnapshot, end: BatchSnapshot): boolean {
+  return isQueueMember(start) !== isQueueMember(end) || (isQueued(end) && !isQueued(start));
+}
 
 /**
  * Whether applying `submissions` to a batch in `snapshot` may change queue membership, so
@@ -254,7 +267,7 @@ export function planGroup(
     snapshot = next;
   }
 
-  const queueChanged = isQueueMember(start) !== isQueueMember(snapshot) || (isQueued(snapshot) && !isQueued(start));
+  const queueChanged = queueChangedBetween(start, snapshot);
   return {
     snapshot,
     version,
@@ -317,6 +330,10 @@ function prepare(snapshot: BatchSnapshot, s: Submission, docs: Map<string, UnitR
         context: { budget_usd: s.budgetUsd, previous_budget_usd: snapshot.context.budget.limitUsd },
         expectedVersion: s.expectedVersion,
       };
+    case "cacheHit": {
+      const event: MachineEvent = { type: "TASK_COMPLETED", runId: s.runId, taskId: s.taskId, from: priorOf(tasks.get(s.taskId), s.runId) };
+      return { event, source: "system", eventType: "TASK_COMPLETED", reason: "answered from the result cache", context: { taskId: s.taskId, runId: s.runId, cached: true } };
+    }
     case "addDocuments": {
       const p: Prepared = {
         event: { type: "DOCUMENTS_ADDED", count: documentCount(s.documents) },
@@ -488,6 +505,11 @@ function recordFacts(
     writes.structural({ type: "deleteDocuments", ids });
     return;
   }
+  if (s.kind === "cacheHit") {
+    writes.settleCached(s.taskId, { output: s.output, savedUsd: s.savedUsd, strategy: s.strategy });
+    tasks.set(s.taskId, { runId: s.runId, status: "succeeded" });
+    return;
+  }
   if (s.kind !== "report") return;
   const r = s.report;
   switch (r.type) {
@@ -629,13 +651,14 @@ function carryOut(effect: Effect, next: BatchSnapshot, p: Prepared, writes: Writ
 
 /**
  * Writes in plan order, with the frequent kinds merged: one settle per kind of unit, one
- * release per kind, one start and one dispatch per kind, flushed (in that order) before any
- * structural write and at the end.
+ * release per kind, one start and one dispatch per kind, flushed (in that order; cached settles
+ * right after the others) before any structural write and at the end.
  */
 class WriteList {
   private out: Write[] = [];
   private docs = new Map<string, DocumentOutcome>();
   private tasks = new Map<string, TaskOutcome>();
+  private cached = new Map<string, CachedOutcome>();
   private released = { staging: new Map<string, "pending" | "cancelled">(), analysis: new Map<string, "pending" | "cancelled">() };
   private started = new Map<string, number>();
   private starts: string[] = [];
@@ -646,6 +669,9 @@ class WriteList {
   }
   settleTask(id: string, o: TaskOutcome) {
     this.tasks.set(id, o);
+  }
+  settleCached(id: string, o: CachedOutcome) {
+    this.cached.set(id, o);
   }
   release(kind: WorkKind, id: string, to: "pending" | "cancelled") {
     this.released[kind].set(id, to);
@@ -672,6 +698,7 @@ class WriteList {
   private flush() {
     if (this.docs.size) this.out.push({ type: "settleDocuments", rows: this.docs });
     if (this.tasks.size) this.out.push({ type: "settleTasks", rows: this.tasks });
+    if (this.cached.size) this.out.push({ type: "settleCached", rows: this.cached });
     for (const kind of ["staging", "analysis"] as const) {
       if (this.released[kind].size) this.out.push({ type: "releaseWithdrawn", kind, rows: this.released[kind] });
     }
@@ -679,6 +706,7 @@ class WriteList {
     for (const d of this.dispatches.values()) this.out.push({ type: "dispatch", ...d });
     this.docs = new Map();
     this.tasks = new Map();
+    this.cached = new Map();
     this.released = { staging: new Map(), analysis: new Map() };
     this.started = new Map();
     this.starts = [];

@@ -17,7 +17,9 @@ export type Submission =
   | { kind: "system"; event: MachineEvent; reason?: string }
   | { kind: "setBudget"; budgetUsd: number | null; source: Source; expectedVersion?: number; actor?: string | null }
   | { kind: "addDocuments"; documents: NewDocument[] | StagedUpload; source: Source; expectedVersion?: number; actor?: string | null }
-  | { kind: "removeDocuments"; documentIds: string[]; source: Source; expectedVersion?: number; actor?: string | null };
+  | { kind: "removeDocuments"; documentIds: string[]; source: Source; expectedVersion?: number; actor?: string | null }
+  /** A task of the current run whose answer the store found in the result cache: it completes without a provider call. */
+  | { kind: "cacheHit"; runId: number; taskId: string; output: string; savedUsd: number | null; strategy: string | null };
 
 export interface SubmissionResult {
   outcome: Outcome;
@@ -101,5 +103,7 @@ export function eventTypeOf(s: Submission): string {
       return "DOCUMENTS_ADDED";
     case "removeDocuments":
       return "DOCUMENTS_REMOVED";
+    case "cacheHit":
+      return "TASK_COMPLETED";
   }
 }

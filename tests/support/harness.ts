@@ -36,7 +36,7 @@ export async function createHarness(
   const engines: ReturnType<typeof createEngine>[] = [];
   const track = (e: ReturnType<typeof createEngine>) => (engines.push(e), e);
   const newEngine = (extra: Partial<EngineDeps> = {}) =>
-    track(createEngine({ prisma: db.newClient(), databaseUrl: db.url, logger: testLogger, maxRunningBatches, pricing: options.pricing, ...extra }));
+    track(createEngine({ prisma: db.newClient(), databaseUrl: db.url, logger: testLogger, maxRunningBatches, pricing: options.pricing, fingerprint: options.fingerprint, ...extra }));
   const engine = track(
     createEngine({
       prisma: db.prisma,
@@ -46,6 +46,7 @@ export async function createHarness(
       maxRunningBatchesPerTenant: options.maxRunningBatchesPerTenant,
       beforeCommit: options.beforeCommit,
       pricing: options.pricing,
+      fingerprint: options.fingerprint,
     }),
   );
   const app = createApp({

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { Redis } from "ioredis";
+import { batchFingerprint } from "../../src/cache/fingerprint";
 import { loadConfig } from "../../src/config";
 import { createPricingResolver, loadPriceTable } from "../../src/pricing";
 import type { Metrics } from "../../src/metrics";
@@ -66,6 +67,8 @@ export async function createSystem(options: SystemOptions = {}): Promise<TestSys
     maxRunningBatches: options.maxRunningBatches ?? 1,
     database: options.database,
     pricing: createPricingResolver(llm, loadPriceTable(llm.LLM_PRICES_FILE)),
+    // The store keys the result cache as a real process does, from the same configuration.
+    fingerprint: (analysis) => batchFingerprint(analysis, llm),
   });
   const env: Record<string, string> = { DATABASE_URL: h.db.url, ...base };
   const config = loadConfig(env);

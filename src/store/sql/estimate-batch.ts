@@ -6,12 +6,19 @@
  */
 import type { BatchPricing } from "../../pricing";
 import type { Sql } from "../pool";
+import type { CacheScope } from "./cache-hits";
 
 /**
  * The staged documents that will not reach the provider (a cached result answers them): left out
- * of the estimate and reserving nothing. None yet; this is the one place to say which.
+ * of the estimate and reserving nothing. `tenant` and `fingerprint` are the statement's
+ * placeholders for the batch's cache scope; none without one (the batch keeps out of the cache).
  */
-export const CACHED_DOCUMENTS = `SELECT NULL::uuid AS id WHERE false`;
+function cachedDocuments(cache: CacheScope | null, tenant: string, fingerprint: string): string {
+  if (!cache) return `SELECT NULL::uuid AS id WHERE false`;
+  return `SELECT cd.id FROM documents cd
+    JOIN result_cache rc ON rc.tenant = ${tenant} AND rc.fingerprint = ${fingerprint} AND rc.text_sha256 = cd.text_sha256 AND rc.document_name = cd.name
+    WHERE cd.batch_id = $1::uuid AND cd.stage_status = 'succeeded'`;
+}
 
 export interface BatchEstimate {
   model: string;
@@ -50,7 +57,8 @@ interface Totals {
   map_reduce: number;
 }
 
-export async function estimateBatch(sql: Sql, batchId: string, pricing: BatchPricing): Promise<BatchEstimate> {
+export async function estimateBatch(sql: Sql, batchId: string, pricing: BatchPricing, cache: CacheScope | null = null): Promise<BatchEstimate> {
+  const scope = cache ? [cache.tenant, cache.fingerprint] : [];
   const price = pricing.price;
   // Worst case: no input served from the prompt cache, and cache writes at their own (higher) rate.
   const inputRate = price ? Math.max(price.input_per_mtok, price.cache_write_per_mtok ?? 0) : null;
@@ -59,11 +67,11 @@ export async function estimateBatch(sql: Sql, batchId: string, pricing: BatchPri
     `UPDATE documents SET cost_max_usd =
        CASE WHEN $2::float8 IS NULL OR plan_input_tokens_max IS NULL OR plan_output_tokens_max IS NULL THEN NULL
             ELSE round(((plan_input_tokens_max::numeric * $2::numeric + plan_output_tokens_max::numeric * $3::numeric) / 1000000), 8)::float8 END
-     WHERE batch_id = $1::uuid AND stage_status = 'succeeded' AND id NOT IN (${CACHED_DOCUMENTS})`,
-    [batchId, inputRate, outputRate],
+     WHERE batch_id = $1::uuid AND stage_status = 'succeeded' AND id NOT IN (${cachedDocuments(cache, "$4", "$5")})`,
+    [batchId, inputRate, outputRate, ...scope],
   );
   const { rows } = await sql.query<Totals>(
-    `SELECT count(*)::int AS documents, (SELECT count(*)::int FROM (${CACHED_DOCUMENTS}) x) AS cached,
+    `SELECT count(*)::int AS documents, (SELECT count(*)::int FROM (${cachedDocuments(cache, "$2", "$3")}) x) AS cached,
             sum(plan_requests) AS requests, sum(plan_input_tokens) AS input_tokens,
             sum(plan_requests_max) AS requests_max, sum(plan_input_tokens_max) AS input_tokens_max,
             sum(plan_output_tokens_max) AS output_tokens_max,
@@ -71,9 +79,9 @@ export async function estimateBatch(sql: Sql, batchId: string, pricing: BatchPri
             count(*) FILTER (WHERE plan_output_tokens_max IS NULL)::int AS unbounded,
             round(sum(cost_max_usd)::numeric, 8)::float8 AS cost_max,
             count(*) FILTER (WHERE plan_strategy = 'map_reduce')::int AS map_reduce
-     FROM documents d LEFT JOIN (${CACHED_DOCUMENTS}) c ON c.id = d.id
+     FROM documents d LEFT JOIN (${cachedDocuments(cache, "$2", "$3")}) c ON c.id = d.id
      WHERE d.batch_id = $1::uuid AND d.stage_status = 'succeeded' AND c.id IS NULL`,
-    [batchId],
+    [batchId, ...scope],
   );
   const t = rows[0]!;
   const n = (v: string | null) => (v === null ? 0 : Number(v));

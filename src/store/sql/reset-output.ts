@@ -1,7 +1,8 @@
 /**
- * Forgets a batch's runs: every task and provider batch is deleted and every document's staging
- * output cleared. In: batch id. Rows: all tasks, provider batches and documents of the batch.
- * Three statements; rare (reset, restage, rerun).
+ * Forgets a batch's runs: every task and provider batch is deleted, every document's staging
+ * output cleared, and what the result cache spared starts again from 0 (as the usage does).
+ * In: batch id. Rows: all tasks, provider batches and documents of the batch, and the batch.
+ * Four statements; rare (reset, restage, rerun).
  */
 import type { Sql } from "../pool";
 
@@ -14,4 +15,5 @@ export async function resetOutput(sql: Sql, batchId: string): Promise<void> {
        plan_requests_max = NULL, plan_input_tokens_max = NULL, plan_output_tokens_max = NULL, cost_max_usd = NULL, updated_at = now() WHERE batch_id = $1::uuid`,
     [batchId],
   );
+  await sql.query(`UPDATE batches SET saved_usd = 0 WHERE id = $1::uuid`, [batchId]);
 }

@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import { createAnthropicProvider } from "./anthropic";
 import type { SdkProviderOptions } from "./conversation";
 import { createLocalProvider } from "./local";
+import { defaultModelFor, providerKindFor } from "./models";
 import { createOpenAIProvider } from "./openai";
 import type { Provider } from "./provider";
 import type { RateLimiter } from "./rate-limiter";
@@ -14,11 +15,9 @@ import type { ProviderKind } from "../../vocabulary";
 
 export * from "./provider";
 export { ANTHROPIC_DEFAULT_MAX_TOKENS } from "./anthropic";
-export { LOCAL_MODEL } from "./local";
+export { LOCAL_MODEL } from "./models";
 export { createRateLimiter, type RateLimiter, type RateLimiterOptions } from "./rate-limiter";
-
-/** Models used when neither the batch nor `LLM_MODEL` names one. */
-export const DEFAULT_MODELS = { openai: "gpt-4o-mini", anthropic: "claude-3-5-haiku-latest" } as const;
+export { DEFAULT_MODELS } from "./models";
 
 /** The environment variables that choose and tune the provider. */
 export interface ProviderConfig {
@@ -45,7 +44,7 @@ export interface ProviderDeps {
 
 /** Which provider the configuration asks for (see the module comment for the rules). */
 export function providerKind(config: Pick<ProviderConfig, "LLM_PROVIDER" | "OPENAI_API_KEY" | "OPENAI_BASE_URL">): ProviderKind {
-  return config.LLM_PROVIDER ?? (config.OPENAI_API_KEY || config.OPENAI_BASE_URL ? "openai" : "local");
+  return providerKindFor(config);
 }
 
 /** The provider the configuration asks for (see the module comment for the rules). */
@@ -64,13 +63,13 @@ export function selectProvider(config: ProviderConfig, deps: ProviderDeps = {}):
   if (kind === "anthropic") {
     return createAnthropicProvider({
       ...common,
-      model: config.LLM_MODEL ?? DEFAULT_MODELS.anthropic,
+      model: defaultModelFor(config, "anthropic"),
       ...(config.ANTHROPIC_API_KEY && { apiKey: config.ANTHROPIC_API_KEY }),
     });
   }
   return createOpenAIProvider({
     ...common,
-    model: config.LLM_MODEL ?? DEFAULT_MODELS.openai,
+    model: defaultModelFor(config, "openai"),
     ...(config.OPENAI_API_KEY && { apiKey: config.OPENAI_API_KEY }),
     ...(config.OPENAI_BASE_URL && { baseURL: config.OPENAI_BASE_URL }),
   });

@@ -3,6 +3,7 @@
  * does useful work out of the box and tests and benchmarks have a provider with stable output.
  */
 import { countTextTokens } from "../../tokens";
+import { LOCAL_MODEL } from "./models";
 import type { AnalysisRequest, AnalysisResult, Provider } from "./provider";
 
 type Language = "en" | "fr" | "de" | "es";
@@ -74,8 +75,6 @@ export interface LocalAnalysis {
   entities: LocalEntity[];
   readability: { words: number; sentences: number; averageSentenceLength: number; fleschReadingEase: number | null };
 }
-
-export const LOCAL_MODEL = "tranche-local";
 
 /** The offline provider. It ignores `outputSchema` (its output has a fixed shape) and the model. */
 export function createLocalProvider(): Provider {
