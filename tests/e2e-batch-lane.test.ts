@@ -31,11 +31,12 @@ afterAll(async () => {
 });
 beforeEach(() => fake.setBehaviour({ processMs: 200 }));
 
+/** Every test stages the same documents: kept out of the result cache, each batch's tasks all go to the provider. */
 async function stagedBatch(n: number, analysis: Record<string, unknown> = {}) {
   const documents = Array.from({ length: n }, (_, i) => ({ name: `doc-${String(i).padStart(3, "0")}.txt`, content: `Document ${i}: Ada Lovelace wrote the first program.` }));
   const res = await request(s.app)
     .post("/api/batches/stage")
-    .send({ name: "lane", analysis: { instructions: "Summarise the document.", output_schema: schema, mode: "batch", model: "gpt-4o-mini", ...analysis }, documents })
+    .send({ name: "lane", analysis: { instructions: "Summarise the document.", output_schema: schema, mode: "batch", model: "gpt-4o-mini", cache: false, ...analysis }, documents })
     .expect(201);
   const id = res.body.batch.id as string;
   await waitForStatus(s, id, "STAGED");
