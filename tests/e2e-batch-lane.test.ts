@@ -146,6 +146,26 @@ test("expired lines are sent again in a new provider batch; with on_expiry fail 
   expect(fake.batches.filter((b) => b.metadata.tranche_batch === strict)).toHaveLength(1);
 });
 
+test("with on_expiry live, expired lines go through the live lane instead", async () => {
+  fake.setBehaviour({ processMs: Infinity });
+  const id = await stagedBatch(3, { on_expiry: "live" });
+  await act(id, "run");
+  const pb = await waitFor("a provider batch", async () => fake.batches.find((b) => b.metadata.tranche_batch === id && b.phase === "in_progress"));
+  await waitFor("the provider id recorded", async () => (await s.db.prisma.providerBatch.findFirst({ where: { batchId: id, providerId: pb.id } })) ?? undefined);
+  pb.outcomes.set(pb.lines[0]!.customId, { kind: "ok", text: '{"summary":"in time"}', prompt: 10, completion: 5 });
+  const liveBefore = fake.live.length;
+  fake.expire(pb.id);
+  await waitForStatus(s, id, "COMPLETED");
+  expect(fake.batches.filter((b) => b.metadata.tranche_batch === id)).toHaveLength(1);
+  const liveNames = fake.live.slice(liveBefore).map((b) => JSON.stringify(b.messages).match(/doc-\d+\.txt/)?.[0]);
+  expect(liveNames.sort()).toEqual(["doc-001.txt", "doc-002.txt"]);
+  const tasks = await tasksOf(id);
+  expect(tasks.map((t) => t.status)).toEqual(["succeeded", "succeeded", "succeeded"]);
+  // The live calls are priced at the live rate.
+  const live = priceFor("gpt-4o-mini", loadPriceTable()).price;
+  expect(tasks[1]!.costUsd).toBeCloseTo(costOf({ inputTokens: tasks[1]!.inputTokens!, cachedInputTokens: tasks[1]!.cachedInputTokens ?? 0, outputTokens: tasks[1]!.outputTokens! }, live)!, 12);
+});
+
 test("a submission whose answer was lost is found at the provider, not paid twice; lines read twice count once", async () => {
   fake.setBehaviour({ processMs: 100, failCreateOnce: true, repeatResults: 2 });
   const id = await stagedBatch(3);

@@ -3,7 +3,9 @@
  * code is what the tests run: OpenAI's files (upload, content, list) and batches (create, retrieve,
  * list, cancel), and Anthropic's message batches (create, retrieve, list, cancel, results).
  * A batch answers its lines evenly over `processMs` (or holds them until `finish`), can be expired,
- * answers cancellation after `cancelMs`, and records which lines it answered: the bill.
+ * answers cancellation after `cancelMs`, and records which lines it answered: the bill. It also
+ * answers live chat completions (the lane hands some tasks to the live lane), logged apart, and can
+ * hold an upload or a create unanswered, so a test can kill the submitter in between.
  */
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -41,6 +43,8 @@ export interface FakeBatchBehaviour {
   failCreateOnce?: boolean;
   /** Lists each result line this many times (a reader that must count each once). */
   repeatResults?: number;
+  /** Takes the next file upload (`upload`) or batch create (`create`, the batch is created) and answers nothing until `release`. */
+  hold?: "upload" | "create";
 }
 
 type Phase = "validating" | "in_progress" | "cancelling" | "ended" | "failed";
@@ -77,6 +81,12 @@ export interface FakeBatches {
   finish(id?: string): void;
   /** Ends the batch as expired: lines not yet answered expire. */
   expire(id: string): void;
+  /** Live chat completions received: the document each was about. */
+  live: ChatRequestBody[];
+  /** Resolves once a request is being held (see `hold`). */
+  held(): Promise<void>;
+  /** Answers the held request (its client may be gone). */
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -91,7 +101,24 @@ export async function startFakeBatches(initial: FakeBatchBehaviour = {}): Promis
   const batches: FakeBatchRecord[] = [];
   const files = new Map<string, { filename: string; purpose: string; content: string; createdAt: number }>();
   const calls: { method: string; path: string }[] = [];
+  const live: ChatRequestBody[] = [];
   let base = "";
+  let holding: { reached: Promise<void>; reach(): void; released: Promise<void>; release(): void } | null = null;
+  const newHold = () => {
+    let reach!: () => void;
+    let release!: () => void;
+    const reached = new Promise<void>((r) => (reach = r));
+    const released = new Promise<void>((r) => (release = r));
+    return { reached, reach, released, release };
+  };
+  /** Waits here when the behaviour holds this kind of request (once). */
+  const maybeHold = async (kind: "upload" | "create") => {
+    if (behaviour.hold !== kind) return;
+    behaviour = { ...behaviour, hold: undefined };
+    holding ??= newHold();
+    holding.reach();
+    await holding.released;
+  };
 
   const answerOf = (line: FakeBatchLine, provider: FakeProviderKind): FakeLineAnswer => {
     if (behaviour.answer) return behaviour.answer(line, provider);
@@ -282,8 +309,17 @@ export async function startFakeBatches(initial: FakeBatchBehaviour = {}): Promis
     if (behaviour.unauthorized) return json(res, 401, { type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } });
     let m: RegExpExecArray | null;
 
+    if (method === "POST" && path === "/v1/chat/completions") {
+      const body = JSON.parse(await readText(req)) as ChatRequestBody;
+      live.push(body);
+      const reply = replies.default(body);
+      const content = reply.kind === "completion" ? reply.content : "";
+      const prompt = countTokens((body.messages ?? []).map((m) => (typeof m.content === "string" ? m.content : "")).join("\n"));
+      return json(res, 200, completion({ customId: "", body }, { kind: "ok", text: content, prompt, completion: countTokens(content) }));
+    }
     if (method === "POST" && path === "/v1/files") {
       const { fields, file } = await readMultipart(req);
+      await maybeHold("upload");
       const id = newId("file-");
       files.set(id, { filename: file.name, purpose: fields.purpose ?? "", content: file.content, createdAt: Date.now() });
       return json(res, 200, { id, object: "file", bytes: Buffer.byteLength(file.content), created_at: Math.floor(Date.now() / 1000), filename: file.name, purpose: fields.purpose, status: "processed" });
@@ -303,6 +339,7 @@ export async function startFakeBatches(initial: FakeBatchBehaviour = {}): Promis
         .map((l) => JSON.parse(l) as { custom_id: string; body: ChatRequestBody })
         .map((l) => ({ customId: l.custom_id, body: l.body }));
       const created = create("openai", lines, body.metadata ?? {});
+      await maybeHold("create");
       if (behaviour.failCreateOnce) {
         behaviour = { ...behaviour, failCreateOnce: false };
         return json(res, 500, { error: { message: "The server had an error", type: "server_error" } });
@@ -370,6 +407,15 @@ export async function startFakeBatches(initial: FakeBatchBehaviour = {}): Promis
         for (const line of batch.lines) if (!batch.outcomes.has(line.customId)) answerLine(batch, line);
         end(batch, "completed");
       }
+    },
+    live,
+    held: async () => {
+      holding ??= newHold();
+      await holding.reached;
+    },
+    release() {
+      holding?.release();
+      holding = null;
     },
     expire(id) {
       const batch = find(id);
