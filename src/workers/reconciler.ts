@@ -12,7 +12,7 @@ import type { BatchService } from "../batch-service";
 import type { PrismaClient } from "../db";
 import type { Logger } from "../logger";
 import type { EffectsRelay } from "./effects-relay";
-import { ensurePollers, reconcileLane } from "./lane";
+import { ensurePollers, reconcileLane } from "./lane/reconcile";
 import { jobIds, type Queues } from "./queues";
 
 export interface ReconcilerDeps {
