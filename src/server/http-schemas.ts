@@ -68,8 +68,8 @@ export const analysisSchema = z.object({
   mode: z.enum(ANALYSIS_MODES).optional(),
   /** Batch lane: what becomes of a task whose line the provider let expire or cancelled. */
   on_expiry: z.enum(EXPIRY_POLICIES).optional(),
-  /** Take an earlier answer to the same document and analysis instead of paying for it again (see the result cache). */
-  cache: z.boolean().default(true),
+  /** Take an earlier answer to the same document and analysis instead of paying for it again (see the result cache); unset: true. */
+  cache: z.boolean().optional(),
 }).refine((a) => !(a.mode === "batch" && a.provider === "local"), {
   message: "the local analyzer has no batch API: mode batch needs provider openai or anthropic",
   path: ["mode"],
