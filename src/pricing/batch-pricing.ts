@@ -5,7 +5,8 @@
  * document with it and the analysis worker prices what the provider billed with it, so all three agree.
  */
 import type { AnalysisMode, ProviderKind } from "../vocabulary";
-import { ANTHROPIC_DEFAULT_MAX_TOKENS, DEFAULT_MODELS, LOCAL_MODEL, providerKind } from "../workers/providers";
+// The providers' defaults only: pricing runs in every process, and an API process loads no provider SDK.
+import { ANTHROPIC_DEFAULT_MAX_TOKENS, DEFAULT_MODELS, LOCAL_MODEL, providerKindFor as providerKind } from "../workers/providers/models";
 import { priceFor, type ModelInfo } from "./cost";
 import type { Price, PriceTable } from "./price-table";
 

@@ -8,10 +8,10 @@ import Anthropic, { APIConnectionError, APIError } from "@anthropic-ai/sdk";
 import pino from "pino";
 import { type Prompt, type Reply, sdkLogger, sdkProvider, type SdkProviderOptions } from "./conversation";
 import { PermanentProviderError, type Provider, type ProviderError } from "./provider";
+import { ANTHROPIC_DEFAULT_MAX_TOKENS } from "./models";
 import { connectionFailure, httpFailure } from "./retry";
 
-/** The messages API requires a ceiling on the answer; this one is used when the batch sets none. */
-export const ANTHROPIC_DEFAULT_MAX_TOKENS = 4096;
+export { ANTHROPIC_DEFAULT_MAX_TOKENS };
 const DEFAULT_MAX_TOKENS = ANTHROPIC_DEFAULT_MAX_TOKENS;
 
 export type AnthropicProviderOptions = SdkProviderOptions;

@@ -11,6 +11,9 @@ export const DEFAULT_MODELS = { openai: "gpt-4o-mini", anthropic: "claude-3-5-ha
 /** The offline analyzer's model name (it has one model, whatever the batch names). */
 export const LOCAL_MODEL = "tranche-local";
 
+/** The messages API requires a ceiling on the answer; this one is used when the batch sets none. */
+export const ANTHROPIC_DEFAULT_MAX_TOKENS = 4096;
+
 export interface ProviderChoiceConfig {
   LLM_PROVIDER?: ProviderKind;
   OPENAI_API_KEY?: string;
