@@ -30,10 +30,11 @@ function kill(child: ChildProcess): Promise<void> {
 }
 
 async function stagedBatch(n: number) {
+  // Both tests stage these documents: kept out of the result cache, the second's tasks reach the provider too.
   const documents = Array.from({ length: n }, (_, i) => ({ name: `doc-${i}.txt`, content: `Document ${i}: Grace Hopper found a moth in the relay.` }));
   const res = await request(s.app)
     .post("/api/batches/stage")
-    .send({ name: "lane-kill", analysis: { instructions: "Summarise the document.", mode: "batch", model: "gpt-4o-mini" }, documents })
+    .send({ name: "lane-kill", analysis: { instructions: "Summarise the document.", mode: "batch", model: "gpt-4o-mini", cache: false }, documents })
     .expect(201);
   return res.body.batch.id as string;
 }
