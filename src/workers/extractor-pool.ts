@@ -119,7 +119,12 @@ export function createExtractorPool(options: ExtractorPoolOptions): ExtractorPoo
     });
     starting++;
     extractor.ready.then(
-      () => starting--,
+      () => {
+        starting--;
+        // A document that waited only because this one was starting may start the next one now,
+        // instead of waiting for an extractor to be released (one busy with a long document may not be for minutes).
+        waiting.shift()?.(null);
+      },
       () => starting--,
     );
     // A send to a process that just died is reported here; the exit handler already settled its document.
