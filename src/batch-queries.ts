@@ -8,6 +8,7 @@ import { IncompatibleSnapshotError, NotFoundError, UnavailableError } from "./er
 import { allowedActions, type StoredSnapshot } from "./machines/batch.transition";
 import { loadSnapshot } from "./stored-snapshot";
 import type { PrismaClient } from "./db";
+import type { BatchProviderKind, ProviderBatchStatus, ProviderBatchView } from "./vocabulary";
 
 export interface BatchView {
   id: string;
@@ -40,22 +41,6 @@ export interface BatchView {
   snapshot_error?: { code: string; error: string } & Record<string, unknown>;
   /** Batch lane only (`analysis.mode: "batch"`): the run's provider batches, newest first. */
   provider_batches?: ProviderBatchView[];
-}
-
-/** One provider batch of the batch lane, as the provider last described it. */
-export interface ProviderBatchView {
-  id: string;
-  provider: string;
-  provider_id: string | null;
-  run_id: number;
-  status: string;
-  provider_status: string | null;
-  tasks: number;
-  request_counts: { total: number; succeeded: number; failed: number } | null;
-  errors: string[] | null;
-  created_at: string;
-  expires_at: string | null;
-  ended_at: string | null;
 }
 
 /** Most provider batches a batch view lists (a run has a few; a long-lived batch may have had many). */
@@ -217,10 +202,10 @@ export function createBatchQueries(prisma: PrismaClient) {
     const parts = await prisma.providerBatch.findMany({ where: { batchId: id }, orderBy: { createdAt: "desc" }, take: PROVIDER_BATCHES_SHOWN });
     view.provider_batches = parts.map((p) => ({
       id: p.id,
-      provider: p.provider,
+      provider: p.provider as BatchProviderKind,
       provider_id: p.providerId,
       run_id: p.runId,
-      status: p.status,
+      status: p.status as ProviderBatchStatus,
       provider_status: p.providerStatus,
       tasks: p.taskCount,
       request_counts: p.requestCounts as ProviderBatchView["request_counts"],

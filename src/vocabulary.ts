@@ -119,3 +119,19 @@ export type BatchProviderKind = (typeof BATCH_PROVIDER_KINDS)[number];
  */
 export const PROVIDER_BATCH_STATUSES = ["submitting", "validating", "in_progress", "finalizing", "cancelling", "ended", "failed"] as const;
 export type ProviderBatchStatus = (typeof PROVIDER_BATCH_STATUSES)[number];
+
+/** One provider batch of the batch lane, as the batch's JSON shows it (`provider_batches`). */
+export interface ProviderBatchView {
+  id: string;
+  provider: BatchProviderKind;
+  provider_id: string | null;
+  run_id: number;
+  status: ProviderBatchStatus;
+  provider_status: string | null;
+  tasks: number;
+  request_counts: { total: number; succeeded: number; failed: number } | null;
+  errors: string[] | null;
+  created_at: string;
+  expires_at: string | null;
+  ended_at: string | null;
+}

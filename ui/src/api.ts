@@ -1,6 +1,6 @@
 /** The REST API as the UI uses it (README "API"): typed fetches that turn every error answer into an `ApiError`. */
 import { session } from "./session";
-import type { AnalysisMode, BatchStatus, Outcome, ProviderBatchStatus, ProviderKind, Substate } from "../../src/vocabulary";
+import type { AnalysisMode, BatchStatus, Outcome, ProviderBatchView, ProviderKind, Substate } from "../../src/vocabulary";
 
 export interface Counts {
   total: number;
@@ -36,23 +36,9 @@ export interface Batch {
   created_at: string;
   updated_at: string;
   /** Batch lane only: the provider batches of the batch, newest first. */
-  provider_batches?: ProviderBatch[];
+  provider_batches?: ProviderBatchView[];
 }
 
-export interface ProviderBatch {
-  id: string;
-  provider: string;
-  provider_id: string | null;
-  run_id: number;
-  status: ProviderBatchStatus;
-  provider_status: string | null;
-  tasks: number;
-  request_counts: { total: number; succeeded: number; failed: number } | null;
-  errors: string[] | null;
-  created_at: string;
-  expires_at: string | null;
-  ended_at: string | null;
-}
 
 export interface Estimate {
   model: string;

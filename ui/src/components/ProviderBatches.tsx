@@ -1,8 +1,8 @@
 /** The provider batches of a batch-lane batch: what each carries and how far the provider says it is. */
-import type { ProviderBatch } from "../api";
+import type { ProviderBatchView } from "../../../src/vocabulary";
 import { formatTime } from "../format";
 
-export function ProviderBatches({ batches }: { batches: ProviderBatch[] }) {
+export function ProviderBatches({ batches }: { batches: ProviderBatchView[] }) {
   return (
     <div className="card" data-testid="provider-batches">
       <h2>Provider batches</h2>
