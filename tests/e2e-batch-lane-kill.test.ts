@@ -5,7 +5,7 @@
 import type { ChildProcess } from "node:child_process";
 import request from "supertest";
 import { startFakeBatches, type FakeBatches } from "./support/fake-batches";
-import { createSystem, waitForStatus, type TestSystem } from "./support/system";
+import { createSystem, waitFor, waitForStatus, type TestSystem } from "./support/system";
 
 let fake: FakeBatches;
 let s: TestSystem;
@@ -56,7 +56,11 @@ test.each(["upload", "create"] as const)("killed during the %s: one provider bat
   const carried = mine.flatMap((b) => b.lines.map((l) => l.customId));
   expect(new Set(carried).size).toBe(4);
   expect(carried).toHaveLength(4);
-  const parts = await s.db.prisma.providerBatch.findMany({ where: { batchId: id } });
+  // Lines are reported before their provider batch is recorded as ended: the batch may complete a moment earlier.
+  const parts = await waitFor("the provider batch recorded as ended", async () => {
+    const rows = await s.db.prisma.providerBatch.findMany({ where: { batchId: id } });
+    return rows.every((p) => p.status === "ended") ? rows : undefined;
+  });
   expect(parts).toHaveLength(1);
   expect(parts[0]).toMatchObject({ providerId: mine[0]!.id, status: "ended" });
   const history = await s.db.prisma.historyEntry.findMany({ where: { batchId: id, eventType: "TASK_COMPLETED", outcome: "accepted" } });

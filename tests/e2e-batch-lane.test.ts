@@ -69,7 +69,11 @@ test("a run is split over provider batches within the limit, each task paid once
     expect(t.requests).toBe(1);
     expect(t.costUsd).toBeCloseTo(costOf({ inputTokens: t.inputTokens!, cachedInputTokens: 0, outputTokens: t.outputTokens! }, price)!, 12);
   }
-  const batch = await view(id);
+  // Lines are reported before their provider batch is recorded as ended: the batch may complete a moment earlier.
+  const batch = await waitFor("every provider batch recorded as ended", async () => {
+    const b = await view(id);
+    return b.provider_batches.every((pb: { status: string }) => pb.status === "ended") ? b : undefined;
+  });
   expect(batch.provider_batches).toHaveLength(3);
   for (const pb of batch.provider_batches) {
     expect(pb).toMatchObject({ provider: "openai", status: "ended", provider_status: "completed" });
@@ -211,7 +215,11 @@ test("the Anthropic lane: message batches through the official SDK", async () =>
   const tasks = await tasksOf(id);
   expect(tasks.every((t) => t.status === "succeeded" && t.requests === 1)).toBe(true);
   expect(linesOf(id).length).toBeGreaterThanOrEqual(3);
-  expect((await view(id)).provider_batches[0]).toMatchObject({ provider: "anthropic", status: "ended" });
+  const ended = await waitFor("the provider batch recorded as ended", async () => {
+    const pb = (await view(id)).provider_batches[0];
+    return pb?.status === "ended" ? pb : undefined;
+  });
+  expect(ended).toMatchObject({ provider: "anthropic", provider_status: "ended" });
 });
 
 test("polling survives losing Redis: the reconciler brings back the poller from what PostgreSQL holds", async () => {
