@@ -8,7 +8,7 @@ import { IncompatibleSnapshotError, NotFoundError, UnavailableError } from "./er
 import { allowedActions, type StoredSnapshot } from "./machines/batch.transition";
 import { loadSnapshot } from "./stored-snapshot";
 import type { PrismaClient } from "./db";
-import type { BatchProviderKind, ProviderBatchStatus, ProviderBatchView } from "./vocabulary";
+import type { BatchProviderKind, ProviderBatchStatus, ProviderBatchView, UsageView } from "./vocabulary";
 
 export interface BatchView {
   id: string;
@@ -47,17 +47,6 @@ export interface BatchView {
 const PROVIDER_BATCHES_SHOWN = 50;
 
 /** What the batch's current results cost, updated with every settled task. */
-export interface UsageView {
-  requests: number;
-  input_tokens: number;
-  cached_input_tokens: number;
-  output_tokens: number;
-  /** Null when some task's model has no known price (see `note`). */
-  cost_usd: number | null;
-  saved_usd: number;
-  note: string | null;
-}
-
 interface DocumentRow {
   id: string;
   position: number;

@@ -135,3 +135,15 @@ export interface ProviderBatchView {
   expires_at: string | null;
   ended_at: string | null;
 }
+
+/** What a batch's current results cost, as its JSON shows it (`usage`). */
+export interface UsageView {
+  requests: number;
+  input_tokens: number;
+  cached_input_tokens: number;
+  output_tokens: number;
+  /** Null when some task's model has no known price (see `note`). */
+  cost_usd: number | null;
+  saved_usd: number;
+  note: string | null;
+}

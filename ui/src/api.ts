@@ -1,6 +1,6 @@
 /** The REST API as the UI uses it (README "API"): typed fetches that turn every error answer into an `ApiError`. */
 import { session } from "./session";
-import type { AnalysisMode, BatchStatus, Outcome, ProviderBatchView, ProviderKind, Substate } from "../../src/vocabulary";
+import type { AnalysisMode, BatchStatus, Outcome, ProviderBatchView, ProviderKind, Substate, UsageView } from "../../src/vocabulary";
 
 export interface Counts {
   total: number;
@@ -29,7 +29,7 @@ export interface Batch {
   last_error: string | null;
   /** What the batch will cost at most, from the moment its staging finished. */
   estimate: Estimate | null;
-  usage: Usage;
+  usage: UsageView;
   budget_usd: number | null;
   reserved_usd: number;
   pause_reason: "user" | "budget" | null;
@@ -51,16 +51,6 @@ export interface Estimate {
   cost_usd_max: number | null;
   map_reduce_documents: number;
   price_checked_at: string | null;
-  note: string | null;
-}
-
-export interface Usage {
-  requests: number;
-  input_tokens: number;
-  cached_input_tokens: number;
-  output_tokens: number;
-  cost_usd: number | null;
-  saved_usd: number;
   note: string | null;
 }
 
